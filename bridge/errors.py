@@ -1,0 +1,91 @@
+"""The one error tree of mender-bridge.
+
+    BridgeError
+    ├── ConfigError          settings missing or invalid (all problems at once)
+    ├── InvalidKeyError      a credential that cannot or must not be sent to Mender
+    ├── IdentityError        an identity template that cannot be parsed or rendered
+    ├── EventError           an event that cannot be read
+    └── ApiError             a remote call failed (service, method, path, status)
+        ├── TransientApiError    timeouts, connection errors, 429, 5xx: worth retrying
+        └── PermanentApiError    other 4xx: retrying will not help
+            ├── NotFound
+            └── Conflict
+
+Messages name the system, the operation and the device; never a token, never key material.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """One or more settings are missing or invalid; `problems` lists each of them."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class InvalidKeyError(BridgeError):
+    """A public key or certificate that cannot be parsed or fails the key policy."""
+
+
+class IdentityError(BridgeError):
+    """An identity template that is malformed, or a device it cannot be rendered for."""
+
+
+class EventError(BridgeError):
+    """An event payload that is not a registry device change the bridge understands."""
+
+
+class ApiError(BridgeError):
+    """A remote API call failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        method: str = "",
+        path: str = "",
+        status: int | None = None,
+        detail: str = "",
+        request_id: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.service = service
+        self.method = method
+        self.path = path
+        self.status = status
+        self.detail = detail
+        self.request_id = request_id
+        self.retry_after = retry_after
+        parts = [f"{service}: {message}"]
+        if method or path:
+            parts.append(f"({method} {path}".rstrip() + ")")
+        if status is not None:
+            parts.append(f"status {status}")
+        if detail:
+            parts.append(f"error: {detail}")
+        if request_id:
+            parts.append(f"request id {request_id}")
+        super().__init__(" ".join(parts))
+
+
+class TransientApiError(ApiError):
+    """A failure that may succeed on a later attempt (timeout, reset, 429, 5xx)."""
+
+
+class PermanentApiError(ApiError):
+    """A failure that a retry will not fix (4xx other than 429)."""
+
+
+class NotFound(PermanentApiError):
+    """The remote object does not exist (404)."""
+
+
+class Conflict(PermanentApiError):
+    """The remote object already exists or is in a conflicting state (409)."""

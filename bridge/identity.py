@@ -1,0 +1,146 @@
+"""Identity templates and Mender's identity hash.
+
+A template such as `google_iot_id={device.id}` turns a registry device into Mender
+`identity_data`. Mender finds devices by sha256 of the Go-canonical JSON of that object
+(`encoding/json`: keys sorted, no whitespace, `<>&` and U+2028/9 escaped, raw UTF-8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bridge.errors import IdentityError
+from bridge.model import RegistryDevice
+
+DEFAULT_TEMPLATE = "google_iot_id={device.id}"
+FIELDS = ("device.id", "device.num_id", "registry", "location", "project")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_METADATA = re.compile(r"metadata\[([A-Za-z][A-Za-z0-9\-_.+~%]*)\]")
+_ATTRIBUTE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:\-]*")
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+               "\u2029": "\\u2029"}
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class IdentityTemplate:
+    """Parsed template: attribute name → value pattern with `{field}` placeholders."""
+
+    attributes: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> IdentityTemplate:
+        """Parse `name={field}[,name2=literal-{field}…]`; every problem is an IdentityError."""
+        attributes: list[tuple[str, str]] = []
+        for part in (p.strip() for p in text.split(",")):
+            name, sep, pattern = part.partition("=")
+            name = name.strip()
+            if not sep or not _ATTRIBUTE.fullmatch(name):
+                raise IdentityError(
+                    f"identity template part {part!r} is not of the form name={{field}}"
+                )
+            if any(name == seen for seen, _ in attributes):
+                raise IdentityError(f"identity attribute {name!r} appears twice")
+            if name == "status":
+                raise IdentityError("identity attribute 'status' is reserved by Mender")
+            stripped = _PLACEHOLDER.sub("", pattern)
+            if "{" in stripped or "}" in stripped:
+                raise IdentityError(f"unbalanced braces in identity template {pattern!r}")
+            for placeholder in _PLACEHOLDER.findall(pattern):
+                if placeholder not in FIELDS and not _METADATA.fullmatch(placeholder):
+                    raise IdentityError(
+                        f"unknown identity field {{{placeholder}}} (known: "
+                        + ", ".join(f"{{{f}}}" for f in FIELDS) + ", {metadata[KEY]})"
+                    )
+            if not pattern:
+                raise IdentityError(f"identity attribute {name!r} has an empty value")
+            attributes.append((name, pattern))
+        return cls(tuple(attributes))
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(name for name, _ in self.attributes)
+
+    @property
+    def reads_metadata(self) -> bool:
+        return any("{metadata[" in pattern for _, pattern in self.attributes)
+
+    def render(self, device: RegistryDevice) -> dict[str, str]:
+        values = {
+            "device.id": device.id,
+            "device.num_id": device.num_id,
+            "registry": device.ref.registry,
+            "location": device.ref.location,
+            "project": device.ref.project,
+        }
+
+        def substitute(match: re.Match[str]) -> str:
+            field = match.group(1)
+            meta = _METADATA.fullmatch(field)
+            if meta is None:
+                return values[field]
+            try:
+                return device.metadata[meta.group(1)]
+            except KeyError:
+                raise IdentityError(
+                    f"device {device} has no metadata key {meta.group(1)!r} "
+                    "that the identity template needs"
+                ) from None
+
+        return {name: _PLACEHOLDER.sub(substitute, pattern) for name, pattern in self.attributes}
+
+    def follows(self, identity: Mapping[str, object]) -> bool:
+        """Whether a Mender identity has exactly this template's attributes, all strings."""
+        return set(identity) == self.names and all(isinstance(v, str) for v in identity.values())
+
+
+def _go_string(value: str) -> str:
+    value = _SURROGATE.sub("\ufffd", value)  # Go's decoder turns lone surrogates into U+FFFD
+    encoded = json.dumps(value, ensure_ascii=False)
+    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], encoded)
+
+
+def _go_number(value: float) -> str:
+    if not math.isfinite(value):
+        raise IdentityError("identity values cannot be NaN or infinite")
+    if value == 0:
+        return "0"
+    shortest = repr(float(value))
+    if 1e-6 <= abs(value) < 1e21:
+        text = format(Decimal(shortest), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    mantissa, _, exponent = format(Decimal(shortest), "e").partition("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    sign = "-" if exponent.startswith("-") else "+"
+    return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+
+
+def canonical_json(value: object) -> str:
+    """Serialize as Go's `json.Marshal` does for a decoded `map[string]interface{}`."""
+    if isinstance(value, Mapping):
+        items = sorted((_SURROGATE.sub("\ufffd", str(k)), v) for k, v in value.items())
+        return "{" + ",".join(f"{_go_string(k)}:{canonical_json(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical_json(v) for v in value) + "]"
+    if isinstance(value, str):
+        return _go_string(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _go_number(float(value))
+    raise IdentityError(f"identity value of type {type(value).__name__} is not JSON")
+
+
+def identity_hash(identity: Mapping[str, object]) -> str:
+    """sha256 (hex) of the canonical JSON: the key Mender looks devices up by."""
+    return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
