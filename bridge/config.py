@@ -7,8 +7,9 @@ reported at once in one ConfigError. Secrets are held as `Secret` and never prin
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -56,40 +57,47 @@ class Settings:
 
     @classmethod
     def from_toml(cls, path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
-        """Read a TOML file; environment variables given in `env` override its values."""
+        """Read a TOML file; non-empty environment variables in `env` override its values."""
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError([f"unknown setting {k!r} in {path}" for k in unknown])
-        merged: dict[str, Any] = dict(data)
+        unknown = [f"unknown setting {k!r} in {path}" for k in sorted(set(data) - known)]
+        merged: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         for key, value in (env or {}).items():
-            if key.lower() in known:
+            if key.lower() in known and value != "":
                 merged[key.lower()] = value
-        return cls.from_mapping(merged, source=str(path))
+        return cls.from_mapping(merged, source=str(path), problems=unknown)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], source: str = "settings") -> Settings:
-        problems: list[str] = []
+    def from_mapping(
+        cls, data: Mapping[str, Any], source: str = "settings", problems: Sequence[str] = ()
+    ) -> Settings:
+        """Convert and check every value; all problems (plus `problems`) in one ConfigError."""
+        found: list[str] = []
+        failed: list[str] = []
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name not in data or data[f.name] in ("", None):
+            raw = data.get(f.name)
+            text = raw.reveal() if isinstance(raw, Secret) else raw
+            if text is None or (isinstance(text, str) and not text.strip()):
                 continue
-            raw = data[f.name]
             try:
                 values[f.name] = _CONVERTERS.get(f.name, _text)(raw)
             except (TypeError, ValueError) as exc:
-                problems.append(f"{f.name.upper()}: {exc}")
-        settings = cls(**values) if not problems else cls()
-        if not problems:
-            problems.extend(settings.problems())
-        if problems:
-            raise ConfigError([f"{p} (from {source})" for p in problems])
+                failed.append(f.name.upper())
+                found.append(f"{f.name.upper()}: {exc}")
+        # Checked even when some values did not convert (their defaults stand in), so one run
+        # reports everything; a default's own complaint would only repeat the first one.
+        settings = cls(**values)
+        found.extend(p for p in settings.problems() if not p.startswith(tuple(failed)))
+        if found or problems:
+            raise ConfigError([*problems, *(f"{p} (from {source})" for p in found)])
         return settings
 
     def problems(self) -> list[str]:
@@ -97,7 +105,7 @@ class Settings:
         if self.mender_token is None and not (self.mender_username and self.mender_password):
             out.append("MENDER_TOKEN (or MENDER_USERNAME and MENDER_PASSWORD) is required")
         if self.mender_token is not None and (self.mender_username or self.mender_password):
-            out.append("give MENDER_TOKEN or MENDER_USERNAME/MENDER_PASSWORD, not both")
+            out.append("MENDER_TOKEN and MENDER_USERNAME/MENDER_PASSWORD: give one, not both")
         if self.mender_ca_bundle and not Path(self.mender_ca_bundle).is_file():
             out.append(f"MENDER_CA_BUNDLE: no such file {self.mender_ca_bundle}")
         if self.registry_backend not in ("google", "clearblade"):
@@ -118,8 +126,8 @@ class Settings:
             out.append("MIN_RSA_BITS must be between 1024 and 16384")
         if not 1 <= self.concurrency <= 256:
             out.append("CONCURRENCY must be between 1 and 256")
-        if self.mender_timeout <= 0:
-            out.append("MENDER_TIMEOUT must be positive")
+        if not 0 < self.mender_timeout < math.inf:
+            out.append("MENDER_TIMEOUT must be a positive number of seconds")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             out.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
         try:
@@ -139,10 +147,18 @@ def is_loopback(host: str) -> bool:
 
 
 def _url_problems(name: str, url: str) -> list[str]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [f"{name} must be an https:// URL, got {url!r}"]
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        return [f"{name} is not a valid URL"]
+    if parts.scheme not in ("http", "https") or not host:
+        return [f"{name} must be an https:// URL"]
+    if parts.username is not None or parts.password is not None:
+        # A password there would end up in logs and reprs; credentials have their own settings.
+        return [f"{name} must not hold a user name or password"]
+    if parts.scheme == "http" and not is_loopback(host):
         return [f"{name}: plain http:// is refused except to loopback; use https://"]
     return []
 
@@ -169,19 +185,26 @@ def _bool(value: object) -> bool:
 
 
 def _int(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError("expected a whole number")
-    try:
-        return int(value)  # type: ignore[call-overload, no-any-return]
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a whole number, got {value!r}") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a whole number, got {value!r}")
 
 
 def _float(value: object) -> float:
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+    raise ValueError(f"expected a number, got {value!r}")
 
 
 def _names(value: object) -> tuple[str, ...]:
@@ -200,4 +223,6 @@ _CONVERTERS: dict[str, Callable[[object], Any]] = {
     "min_rsa_bits": _int,
     "concurrency": _int,
     "log_level": lambda v: _text(v).upper(),
+    **{name: lambda v: _text(v).lower()
+       for name in ("registry_backend", "iot_credentials", "on_delete", "on_blocked")},
 }

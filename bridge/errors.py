@@ -16,6 +16,8 @@ Messages name the system, the operation and the device; never a token, never key
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BridgeError(Exception):
     """Base of every error the bridge raises on purpose."""
@@ -56,6 +58,7 @@ class ApiError(BridgeError):
         request_id: str = "",
         retry_after: float | None = None,
     ) -> None:
+        self.message = message
         self.service = service
         self.method = method
         self.path = path
@@ -73,6 +76,18 @@ class ApiError(BridgeError):
         if request_id:
             parts.append(f"request id {request_id}")
         super().__init__(" ".join(parts))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments defeat Exception's default pickling (process pools, copy).
+        return (_rebuild_api_error, (type(self), self.args, dict(vars(self))))
+
+
+def _rebuild_api_error(cls: type[ApiError], args: tuple[object, ...],
+                       state: dict[str, Any]) -> ApiError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class TransientApiError(ApiError):

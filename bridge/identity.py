@@ -41,7 +41,7 @@ class IdentityTemplate:
         attributes: list[tuple[str, str]] = []
         for part in (p.strip() for p in text.split(",")):
             name, sep, pattern = part.partition("=")
-            name = name.strip()
+            name, pattern = name.strip(), pattern.strip()
             if not sep or not _ATTRIBUTE.fullmatch(name):
                 raise IdentityError(
                     f"identity template part {part!r} is not of the form name={{field}}"
@@ -54,6 +54,11 @@ class IdentityTemplate:
             if "{" in stripped or "}" in stripped:
                 raise IdentityError(f"unbalanced braces in identity template {pattern!r}")
             for placeholder in _PLACEHOLDER.findall(pattern):
+                if placeholder.startswith("metadata[") and not _METADATA.fullmatch(placeholder):
+                    raise IdentityError(
+                        f"{{{placeholder}}} needs a metadata key that starts with a letter and "
+                        "holds only letters, digits and -_.+~%, as in {metadata[serial]}"
+                    )
                 if placeholder not in FIELDS and not _METADATA.fullmatch(placeholder):
                     raise IdentityError(
                         f"unknown identity field {{{placeholder}}} (known: "
@@ -101,19 +106,44 @@ class IdentityTemplate:
         return set(identity) == self.names and all(isinstance(v, str) for v in identity.values())
 
 
+def _go_decoded(text: str) -> str:
+    """The string Go holds after decoding the JSON the bridge sends: Python writes surrogates as
+    `\\uXXXX` escapes, Go's decoder joins valid pairs and turns lone ones into U+FFFD."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def _go_string(value: str) -> str:
-    value = _SURROGATE.sub("\ufffd", value)  # Go's decoder turns lone surrogates into U+FFFD
-    encoded = json.dumps(value, ensure_ascii=False)
+    # Python's escapes for `"`, `\\`, control characters (`\\b\\f\\n\\r\\t`, else lowercase
+    # `\\u00xx`) equal Go's since Go 1.22; Go also escapes `<>&` and U+2028/9 (HTML safety).
+    encoded = json.dumps(_go_decoded(value), ensure_ascii=False)
     return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], encoded)
 
 
-def _go_number(value: float) -> str:
-    if not math.isfinite(value):
+def _go_key(key: object) -> str:
+    """A mapping key as Python's json module writes it (so as Mender receives it)."""
+    if isinstance(key, str):
+        return _go_decoded(key)
+    if key is None or isinstance(key, bool | int | float):
+        try:
+            return json.dumps(key, allow_nan=False)
+        except ValueError:
+            raise IdentityError("identity keys cannot be NaN or infinite") from None
+    raise IdentityError(f"identity key of type {type(key).__name__} is not a JSON key")
+
+
+def _go_number(value: int | float) -> str:
+    try:
+        number = float(value)  # Go decodes every JSON number into a float64
+    except OverflowError:
+        raise IdentityError("identity number is too large for a float64") from None
+    if not math.isfinite(number):
         raise IdentityError("identity values cannot be NaN or infinite")
-    if value == 0:
-        return "0"
-    shortest = repr(float(value))
-    if 1e-6 <= abs(value) < 1e21:
+    if number == 0:
+        return "-0" if math.copysign(1.0, number) < 0 else "0"
+    shortest = repr(number)
+    if 1e-6 <= abs(number) < 1e21:
         text = format(Decimal(shortest), "f")
         return text.rstrip("0").rstrip(".") if "." in text else text
     mantissa, _, exponent = format(Decimal(shortest), "e").partition("e")
@@ -126,8 +156,12 @@ def _go_number(value: float) -> str:
 def canonical_json(value: object) -> str:
     """Serialize as Go's `json.Marshal` does for a decoded `map[string]interface{}`."""
     if isinstance(value, Mapping):
-        items = sorted((_SURROGATE.sub("\ufffd", str(k)), v) for k, v in value.items())
-        return "{" + ",".join(f"{_go_string(k)}:{canonical_json(v)}" for k, v in items) + "}"
+        # Keys that collide once converted keep the last value, as Go's decoder does; Go sorts
+        # by UTF-8 bytes, the same order as code points once no surrogate is left.
+        items = {_go_key(k): v for k, v in value.items()}
+        return "{" + ",".join(
+            f"{_go_string(k)}:{canonical_json(items[k])}" for k in sorted(items)
+        ) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(canonical_json(v) for v in value) + "]"
     if isinstance(value, str):
@@ -137,7 +171,7 @@ def canonical_json(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return _go_number(float(value))
+        return _go_number(value)
     raise IdentityError(f"identity value of type {type(value).__name__} is not JSON")
 
 

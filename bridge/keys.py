@@ -7,6 +7,9 @@ through `normalize` first.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import enum
 import hashlib
 import re
 from collections.abc import Iterable
@@ -15,15 +18,19 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from bridge.errors import InvalidKeyError
 from bridge.model import Credential, CredentialFormat, KeyType, PublicKey
 
 MAX_INPUT = 64 * 1024
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)\r?\n?-----END \1-----", re.DOTALL
-)
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+# Go's crypto/rsa refuses to verify with an even exponent or one above 2^31-1, so Mender would
+# take such a key at preauthorization and then answer the device 401 forever.
+_MAX_RSA_EXPONENT = 2**31 - 1
+_SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _FORMAT_RULES: dict[CredentialFormat, tuple[KeyType, bool]] = {
     CredentialFormat.RSA_PEM: (KeyType.RSA, False),
@@ -53,11 +60,13 @@ class KeyProblem:
     reason: str
 
 
-def parse_format(label: str | CredentialFormat | None) -> CredentialFormat | None:
+def parse_format(label: str | enum.Enum | None) -> CredentialFormat | None:
+    """A registry format label; also the clients' own enums (Google's is an IntEnum), by name."""
     if label is None or isinstance(label, CredentialFormat):
         return label
+    text = label if isinstance(label, str) else str(getattr(label, "name", label))
     try:
-        return CredentialFormat(label.strip().upper())
+        return CredentialFormat(text.strip().upper())
     except ValueError:
         known = ", ".join(f.value for f in CredentialFormat)
         raise InvalidKeyError(f"unknown credential format {label!r} (known: {known})") from None
@@ -65,33 +74,69 @@ def parse_format(label: str | CredentialFormat | None) -> CredentialFormat | Non
 
 def _single_block(data: bytes) -> tuple[str, bytes]:
     blocks = list(_PEM_BLOCK.finditer(data))
+    kinds = [b.group(1).decode("ascii") for b in blocks]
     if not blocks:
+        begin = _PEM_BEGIN.search(data)
+        if begin is not None:
+            kind = begin.group(1).decode("ascii")
+            raise InvalidKeyError(f"PEM block {kind} has no matching END line (truncated?)")
         raise InvalidKeyError("not a PEM public key or certificate (no BEGIN/END block found)")
+    if any("PRIVATE" in kind for kind in kinds):
+        raise InvalidKeyError("got a private key: give the public key or certificate, "
+                              "never the private key")
     if len(blocks) > 1:
-        raise InvalidKeyError(f"expected one PEM block, found {len(blocks)}")
-    return blocks[0].group(1).decode("ascii"), blocks[0].group(0)
+        raise InvalidKeyError(
+            f"expected one PEM block, found {len(blocks)} ({', '.join(kinds)})"
+        )
+    body = b"".join(blocks[0].group(2).split())
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidKeyError(f"PEM block {kinds[0]} is not valid base64") from None
+    if not der:
+        raise InvalidKeyError(f"PEM block {kinds[0]} is empty")
+    return kinds[0], der
 
 
-def _load(kind: str, block: bytes, now: datetime | None) -> tuple[object, bool]:
+def _load(kind: str, der: bytes, now: datetime | None) -> tuple[PublicKeyTypes, bool]:
+    if kind not in ("CERTIFICATE", "PUBLIC KEY", "RSA PUBLIC KEY"):
+        raise InvalidKeyError(
+            f"unsupported PEM block {kind!r} (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)"
+        )
     try:
         if kind == "CERTIFICATE":
-            cert = x509.load_pem_x509_certificate(block)
+            cert = x509.load_der_x509_certificate(der)
             if now is not None:
                 _check_validity(cert, now)
             return cert.public_key(), True
-        if kind in ("PUBLIC KEY", "RSA PUBLIC KEY"):
-            return serialization.load_pem_public_key(block), False
+        # Re-wrapped from the DER so that only the label says PKCS#1 or PKIX, as for Go's parser.
+        label = kind.encode("ascii")
+        block = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (
+            label, base64.encodebytes(der), label)
+        key = serialization.load_pem_public_key(block)
+        spki = key.public_bytes(serialization.Encoding.DER, _SPKI)
+        if kind == "RSA PUBLIC KEY" and spki == der:
+            # cryptography also takes PKIX under this label; Go's PKCS#1 parser does not.
+            raise InvalidKeyError("cannot parse the RSA PUBLIC KEY (DER): it holds a PKIX key, "
+                                  "whose PEM label is PUBLIC KEY")
+        return key, False
     except InvalidKeyError:
         raise
-    except Exception as exc:  # cryptography raises ValueError and others on bad input
-        raise InvalidKeyError(f"cannot parse {kind} block: {type(exc).__name__}") from None
-    if "PRIVATE" in kind:
-        raise InvalidKeyError(f"got a {kind}: give the public key, never the private key")
-    raise InvalidKeyError(f"unsupported PEM block {kind!r} (want PUBLIC KEY or CERTIFICATE)")
+    except Exception as exc:  # cryptography raises ValueError, UnsupportedAlgorithm and others
+        what = "certificate" if kind == "CERTIFICATE" else f"{kind} (DER)"
+        reason = "unsupported algorithm" if type(exc).__name__ == "UnsupportedAlgorithm" else (
+            "corrupt or truncated")
+        raise InvalidKeyError(f"cannot parse the {what}: {reason}") from None
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
 
 def _check_validity(cert: x509.Certificate, now: datetime) -> None:
-    if cert.not_valid_after_utc <= now:
+    now = _aware(now)
+    # X.509 validity is inclusive of notAfter (RFC 5280 §4.1.2.5), as Go's verifier checks it.
+    if cert.not_valid_after_utc < now:
         raise InvalidKeyError(f"certificate expired on {cert.not_valid_after_utc.isoformat()}")
     if cert.not_valid_before_utc > now:
         raise InvalidKeyError(
@@ -99,11 +144,16 @@ def _check_validity(cert: x509.Certificate, now: datetime) -> None:
         )
 
 
-def _classify(key: object, policy: KeyPolicy) -> tuple[KeyType, int | None, str | None]:
+def _classify(key: PublicKeyTypes, policy: KeyPolicy) -> tuple[KeyType, int | None, str | None]:
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < policy.min_rsa_bits:
             raise InvalidKeyError(
                 f"RSA key of {key.key_size} bits is below the minimum of {policy.min_rsa_bits}"
+            )
+        exponent = key.public_numbers().e
+        if exponent % 2 == 0 or not 3 <= exponent <= _MAX_RSA_EXPONENT:
+            raise InvalidKeyError(
+                "RSA public exponent must be odd and between 3 and 2^31-1 (Go refuses others)"
             )
         return KeyType.RSA, key.key_size, None
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -118,6 +168,11 @@ def _classify(key: object, policy: KeyPolicy) -> tuple[KeyType, int | None, str 
         return KeyType.ED25519, 256, "Ed25519"
     if isinstance(key, dsa.DSAPublicKey):
         raise InvalidKeyError("DSA keys are not supported by Mender")
+    if isinstance(key, x25519.X25519PublicKey | x448.X448PublicKey):
+        raise InvalidKeyError("X25519 and X448 keys cannot sign: "
+                              "Mender needs an RSA, ECDSA or Ed25519 key")
+    if isinstance(key, ed448.Ed448PublicKey):
+        raise InvalidKeyError("Ed448 keys are not supported by Mender")
     raise InvalidKeyError(f"unsupported key type {type(key).__name__.removeprefix('_')}")
 
 
@@ -136,9 +191,9 @@ def normalize(
     label = parse_format(fmt)
     raw = data.encode("utf-8", "replace") if isinstance(data, str) else bytes(data)
     if len(raw) > MAX_INPUT:
-        raise InvalidKeyError(f"credential of {len(raw)} bytes is larger than {MAX_INPUT}")
-    kind, block = _single_block(raw)
-    key, from_cert = _load(kind, block, now)
+        raise InvalidKeyError(f"credential is larger than the limit of {MAX_INPUT} bytes")
+    kind, der = _single_block(raw)
+    key, from_cert = _load(kind, der, now)
     key_type, bits, curve = _classify(key, policy)
     if label is not None:
         want_type, want_cert = _FORMAT_RULES[label]
@@ -149,12 +204,8 @@ def normalize(
             curve != "P-256"
         ):
             raise InvalidKeyError(f"format {label.value} needs a P-256 key, got {curve}")
-    der = key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    pem = key.public_bytes(  # type: ignore[attr-defined]
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    der = key.public_bytes(serialization.Encoding.DER, _SPKI)
+    pem = key.public_bytes(serialization.Encoding.PEM, _SPKI).decode("ascii")
     return PublicKey(pem, key_type, bits, curve, hashlib.sha256(der).hexdigest())
 
 
@@ -164,7 +215,7 @@ def usable_keys(
     policy: KeyPolicy = DEFAULT_POLICY,
 ) -> tuple[list[PublicKey], list[KeyProblem]]:
     """The distinct normalized keys of unexpired, valid credentials, and why the others failed."""
-    now = now or datetime.now(UTC)
+    now = _aware(now) if now is not None else datetime.now(UTC)
     keys: list[PublicKey] = []
     problems: list[KeyProblem] = []
     for index, cred in enumerate(credentials):

@@ -6,10 +6,17 @@ Frozen dataclasses and string enums whose values mirror the services' own string
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Secret:
@@ -29,7 +36,10 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        if not isinstance(other, Secret):
+            return False
+        mine, theirs = (v.encode("utf-8", "surrogatepass") for v in (self._value, other._value))
+        return hmac.compare_digest(mine, theirs)
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
@@ -87,7 +97,11 @@ class Credential:
     expires_at: datetime | None = None
 
     def is_expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
+        """Naive datetimes are taken as UTC. Cloud IoT reports "no expiry" as the Unix epoch."""
+        if self.expires_at is None:
+            return False
+        expires, now = _utc(self.expires_at), _utc(now)
+        return expires != _EPOCH and expires <= now
 
 
 @dataclass(frozen=True)

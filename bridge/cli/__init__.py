@@ -19,6 +19,11 @@ from bridge.errors import BridgeError, ConfigError, IdentityError, InvalidKeyErr
 # name → "module:attribute"; each module owns its command.
 COMMANDS: dict[str, str] = {
     "keys": "bridge.cli.keys:keys",
+    "sandbox": "bridge.cli.sandbox:sandbox",
+    "serve": "bridge.cli.serve:serve",
+    "sync": "bridge.cli.sync:sync",
+    "device": "bridge.cli.sync:device",
+    "demo": "bridge.cli.demo:demo",
 }
 
 

@@ -1,0 +1,215 @@
+"""The Mender operations the bridge needs (bridge.ports.Mender), returning bridge.model objects:
+preauthorize, read, page through and find devices, change or delete auth sets, decommission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+
+import requests
+
+from bridge.config import Settings
+from bridge.errors import NotFound, PermanentApiError
+from bridge.identity import identity_hash
+from bridge.keys import KeyPolicy, normalize
+from bridge.mender import parse
+from bridge.mender.transport import Stats, Transport, api_error
+from bridge.model import (
+    MENDER_SERVICE,
+    AlreadyExists,
+    AuthStatus,
+    MenderDevice,
+    Preauthorized,
+    PreauthResult,
+    Secret,
+)
+
+DEVICES = "/api/management/v2/devauth/devices"
+INVENTORY_SEARCH = "/api/management/v2/inventory/filters/search"
+PER_PAGE = 500  # the server's maximum (facts §4)
+FIND_PER_PAGE = 20
+SETTABLE = frozenset({AuthStatus.ACCEPTED, AuthStatus.REJECTED, AuthStatus.PENDING})
+# Only to put a key in Mender's normal form; what may be sent is the core's key policy.
+_ANY_KEY = KeyPolicy(min_rsa_bits=1024)
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _describe(identity: Mapping[str, str]) -> str:
+    text = ",".join(f"{k}={v}" for k, v in sorted(identity.items()))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class MenderClient:
+    """Client of the Mender management API (hosted or self-hosted; base URL is configuration)."""
+
+    def __init__(self, base_url: str, *, token: Secret | None = None,
+                 username: str | None = None, password: Secret | None = None,
+                 ca_bundle: str | None = None, timeout: float = 10.0, pool_size: int = 32,
+                 retries: int = 5, backoff: float = 0.2, connect_timeout: float | None = None,
+                 max_retry_after: float = 60.0) -> None:
+        self._http = Transport(base_url, token=token, username=username, password=password,
+                               ca_bundle=ca_bundle, timeout=timeout,
+                               connect_timeout=connect_timeout, pool_size=pool_size,
+                               retries=retries, backoff=backoff, max_retry_after=max_retry_after)
+        self.base_url = self._http.base_url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MenderClient:
+        return cls(settings.mender_url, token=settings.mender_token,
+                   username=settings.mender_username, password=settings.mender_password,
+                   ca_bundle=settings.mender_ca_bundle, timeout=settings.mender_timeout,
+                   pool_size=max(32, settings.concurrency * 2))
+
+    @property
+    def stats(self) -> Stats:
+        return self._http.stats
+
+    @property
+    def on_throttle(self) -> Callable[[float], None] | None:
+        return self._http.on_throttle
+
+    @on_throttle.setter
+    def on_throttle(self, callback: Callable[[float], None] | None) -> None:
+        self._http.on_throttle = callback
+
+    @property
+    def session(self) -> requests.Session:
+        return self._http.session
+
+    def __repr__(self) -> str:
+        return f"MenderClient({self.base_url!r}, auth={self._http.auth_kind})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def preauthorize(self, identity: Mapping[str, str], pubkey: str, *,
+                     force: bool = False) -> PreauthResult:
+        """201 → Preauthorized; 409 → AlreadyExists with the device the server names."""
+        body = {"identity_data": dict(identity), "pubkey": normalize(pubkey, policy=_ANY_KEY).pem,
+                "force": force}
+        op = f"preauthorize {_describe(identity)}"
+        response, rid = self._http.request(op, "POST", DEVICES, json=body, allow=(409,))
+        if response.status_code != 409:
+            return Preauthorized(parse.location_id(response.headers.get("Location")))
+        # The 409 body is the existing Device, not an error object (facts §1).
+        try:
+            return AlreadyExists(parse.device(parse.json_body(response.text)))
+        except parse.BodyError:
+            raise api_error(op, "POST", DEVICES, response, rid) from None
+
+    def get_device(self, device_id: str) -> MenderDevice:
+        path = f"{DEVICES}/{_q(device_id)}"
+        response, rid = self._http.request(f"get device {device_id}", "GET", path)
+        return parse.decode(response.text, parse.device, method="GET", path=path,
+                            status=response.status_code, request_id=rid)
+
+    def iter_devices(self, status: AuthStatus | None = None) -> Iterator[MenderDevice]:
+        """Every device with its auth sets; one page of 500 is fetched when the previous one
+        has been consumed, following `Link: rel=next`."""
+        first: dict[str, str | int] = {"per_page": PER_PAGE, "page": 1}
+        if status is not None:
+            first["status"] = AuthStatus(status).value
+        params: dict[str, str | int] | None = first
+        url: str | None = None
+        while True:
+            path = DEVICES if url is None else f"{DEVICES}?{urlsplit(url).query}"
+            response, rid = self._http.request("list devices", "GET", DEVICES, url=url,
+                                               params=params)
+            devices = parse.decode(response.text, parse.device_list, method="GET", path=path,
+                                   status=response.status_code, request_id=rid)
+            yield from devices
+            link = response.links.get("next", {}).get("url")
+            if not link or not devices:
+                return
+            next_url = self._same_origin(urljoin(response.url, link))
+            if next_url == response.url:
+                raise PermanentApiError("list devices: the next page link points to itself",
+                                        service=MENDER_SERVICE, method="GET", path=path,
+                                        request_id=rid)
+            url, params = next_url, None
+
+    def _same_origin(self, url: str) -> str:
+        """The page link's path and query on the configured server: a link naming another
+        host (an internal one behind a gateway) must never receive the token."""
+        link, base = urlsplit(url), urlsplit(self.base_url)
+        path = link.path
+        if base.path and not path.startswith(base.path + "/"):
+            path = base.path + path
+        return urlunsplit((base.scheme, base.netloc, path, link.query, ""))
+
+    def count(self, status: AuthStatus | None = None) -> int:
+        path = f"{DEVICES}/count"
+        params = {"status": AuthStatus(status).value} if status is not None else None
+        response, rid = self._http.request("count devices", "GET", path, params=params)
+        return parse.decode(response.text, parse.count, method="GET", path=path,
+                            status=response.status_code, request_id=rid)
+
+    def find_by_identity(self, identity: Mapping[str, str]) -> MenderDevice | None:
+        """Inventory search on the identity scope (eventually consistent: a device
+        preauthorized a moment ago may not be found yet), then the exact match from deviceauth."""
+        if not identity:
+            raise ValueError("find_by_identity needs at least one identity attribute")
+        filters = [{"scope": "identity", "attribute": k, "type": "$eq", "value": v}
+                   for k, v in sorted(identity.items())]
+        body = {"page": 1, "per_page": FIND_PER_PAGE, "filters": filters}
+        response, rid = self._http.request(f"find device {_describe(identity)}", "POST",
+                                           INVENTORY_SEARCH, json=body)
+        ids = parse.decode(response.text, parse.inventory_ids, method="POST",
+                           path=INVENTORY_SEARCH, status=response.status_code, request_id=rid)
+        wanted = identity_hash(identity)
+        for device_id in ids:
+            # `$eq` on our attributes also matches devices with extra identity attributes.
+            try:
+                device = self.get_device(device_id)
+            except NotFound:
+                continue  # decommissioned since inventory indexed it
+            if identity_hash(device.identity_data) == wanted:
+                return device
+        return None
+
+    def set_auth_status(self, device_id: str, auth_id: str, status: AuthStatus) -> None:
+        status = AuthStatus(status)
+        if status not in SETTABLE:
+            # The server answers 400 "incorrect device status" (facts §5); never send it.
+            raise ValueError(f"an auth set cannot be set to {status.value!r} "
+                             "(only accepted, rejected or pending)")
+        path = f"{DEVICES}/{_q(device_id)}/auth/{_q(auth_id)}/status"
+        self._http.request(f"set auth set {auth_id} of device {device_id} to {status.value}",
+                           "PUT", path, json={"status": status.value})
+
+    def delete_auth_set(self, device_id: str, auth_id: str) -> None:
+        path = f"{DEVICES}/{_q(device_id)}/auth/{_q(auth_id)}"
+        self._delete(f"delete auth set {auth_id} of device {device_id}", path)
+
+    def decommission(self, device_id: str) -> None:
+        """Asynchronous on the server: the device may still be listed, `decommissioning`."""
+        self._delete(f"decommission device {device_id}", f"{DEVICES}/{_q(device_id)}")
+
+    def _delete(self, op: str, path: str) -> None:
+        response, rid = self._http.request(op, "DELETE", path, allow=(404,))
+        if response.status_code == 404 and response.content:
+            # The server's 404 here is empty-bodied (facts §5); a non-JSON 404 page comes from
+            # something else (a wrong base URL), which must not pass for "already gone".
+            try:
+                parse.json_body(response.text)
+            except parse.BodyError:
+                raise api_error(op, "DELETE", path, response, rid) from None
+
+
+if TYPE_CHECKING:
+    from bridge.ports import Mender
+
+    def _implements_the_port(client: MenderClient) -> Mender:
+        return client  # mypy checks MenderClient against the port here

@@ -1,0 +1,269 @@
+"""HTTP transport to the Mender management API: one pooled session, urllib3 retries with
+backoff, jitter and Retry-After, authentication (token or login), and the one place where
+failures become bridge.errors. Tokens never reach logs, errors or `repr`."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from bridge.config import is_loopback
+from bridge.errors import (
+    ApiError,
+    ConfigError,
+    Conflict,
+    NotFound,
+    PermanentApiError,
+    TransientApiError,
+)
+from bridge.mender.parse import BodyError, json_body
+from bridge.model import MENDER_SERVICE, Secret
+
+LOGIN_PATH = "/api/management/v1/useradm/auth/login"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Every request this client sends may be repeated: GET and the inventory search read;
+# preauthorize answers 409 (or upserts the same set with `force`) when repeated; login issues
+# another token; PUT status is a no-op when repeated; a repeated DELETE answers 404 = gone.
+RETRY_METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})
+
+
+@dataclass
+class Stats:
+    """Requests sent over the wire, retries and logins included (the benchmarks read it)."""
+
+    requests: int = 0
+    requests_by_method: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, method: str) -> None:
+        with self._lock:
+            self.requests += 1
+            self.requests_by_method[method] = self.requests_by_method.get(method, 0) + 1
+
+
+RetryHook = Callable[[str, "BaseHTTPResponse | None"], None]
+
+
+class MenderRetry(Retry):
+    """urllib3 Retry that reports each retry (for counting and throttling) and caps Retry-After."""
+
+    # urllib3 also retries 413 when it carries Retry-After; a body too large never shrinks.
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def __init__(self, *args: Any, on_retry: RetryHook | None = None,
+                 max_retry_after: float = 60.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_retry = on_retry
+        self.max_retry_after = max_retry_after
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.on_retry, retry.max_retry_after = self.on_retry, self.max_retry_after
+        return retry
+
+    def increment(self, method: str | None = None, url: str | None = None,
+                  response: BaseHTTPResponse | None = None, error: Exception | None = None,
+                  *args: Any, **kwargs: Any) -> Self:
+        retry = super().increment(method, url, response, error, *args, **kwargs)
+        if self.on_retry is not None:
+            self.on_retry(method or "", response)
+        return retry
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        # A server asking for an hour must not freeze a worker for an hour; the backfill
+        # slows down through on_throttle instead.
+        return min(super().parse_retry_after(retry_after), self.max_retry_after)
+
+
+def check_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"Mender URL must be an https:// URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError("Mender URL: plain http:// is refused except to loopback; use https://")
+    return url.rstrip("/")
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def api_error(op: str, method: str, path: str, response: requests.Response,
+              request_id: str) -> ApiError:
+    """Map one non-success response to the error tree (404, 409, 429/5xx, other 4xx)."""
+    status = response.status_code
+    detail, body_id = "", ""
+    try:
+        body = json_body(response.text) if response.content else None
+    except BodyError:
+        body = None
+    if isinstance(body, dict):
+        detail = str(body.get("error") or "")[:300]
+        body_id = str(body.get("request_id") or "")
+    rid = response.headers.get("X-MEN-RequestID") or body_id or request_id
+    cls: type[ApiError]
+    if status == 404:
+        cls = NotFound
+    elif status == 409:
+        cls = Conflict
+    elif status == 429 or status >= 500:
+        cls = TransientApiError
+    else:
+        cls = PermanentApiError
+    return cls(f"{op} failed", service=MENDER_SERVICE, method=method, path=path, status=status,
+               detail=detail, request_id=rid, retry_after=retry_after_seconds(response.headers))
+
+
+def _describe(exc: requests.RequestException) -> str:
+    # Retries exhausted on read timeouts surface as ConnectionError(MaxRetryError(ReadTimeout)).
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, Urllib3Timeout):
+        return "timed out"
+    return type(exc).__name__
+
+
+class Transport:
+    """Sends management API requests and returns responses; raises only bridge.errors."""
+
+    def __init__(self, base_url: str, *, token: Secret | None, username: str | None,
+                 password: Secret | None, ca_bundle: str | None, timeout: float,
+                 connect_timeout: float | None, pool_size: int, retries: int, backoff: float,
+                 max_retry_after: float) -> None:
+        self.base_url = check_base_url(base_url)
+        if token is None and not (username and password):
+            raise ConfigError("Mender needs a token, or a username and a password")
+        if token is not None and (username or password):
+            raise ConfigError("give Mender a token or a username and a password, not both")
+        self._token, self._username, self._password = token, username, password
+        self._token_lock = threading.Lock()
+        self._generation = 0
+        self.stats = Stats()
+        self.on_throttle: Callable[[float], None] | None = None
+        self._verify: str | bool = ca_bundle or True
+        self._timeout = (connect_timeout or min(timeout, 5.0), timeout)
+        retry = MenderRetry(
+            total=retries, connect=retries, read=retries, status=retries, other=0, redirect=0,
+            allowed_methods=RETRY_METHODS, status_forcelist=RETRY_STATUSES,
+            backoff_factor=backoff, backoff_jitter=backoff, backoff_max=30.0,
+            respect_retry_after_header=True, raise_on_status=False,
+            on_retry=self._on_retry, max_retry_after=max_retry_after,
+        )
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
+        self.session = requests.Session()
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    @property
+    def auth_kind(self) -> str:
+        return "login" if self._password is not None else "token"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _on_retry(self, method: str, response: BaseHTTPResponse | None) -> None:
+        self.stats.count(method)
+        if response is not None and response.status == 429:
+            self._throttled(response.headers)
+
+    def _throttled(self, headers: Mapping[str, str]) -> None:
+        if self.on_throttle is not None:
+            self.on_throttle(retry_after_seconds(headers) or 0.0)
+
+    def _send(self, op: str, method: str, url: str, path: str, *, auth: Any,
+              params: Mapping[str, Any] | None = None, json: object = None,
+              accept: str = "application/json") -> tuple[requests.Response, str]:
+        request_id = str(uuid.uuid4())
+        headers = {"X-MEN-RequestID": request_id, "Accept": accept}
+        self.stats.count(method)
+        try:
+            response = self.session.request(
+                method, url, params=params, json=json, headers=headers, auth=auth,
+                timeout=self._timeout, verify=self._verify, allow_redirects=False)
+        except requests.exceptions.SSLError:
+            # Certificate problems do not fix themselves: not worth a retry.
+            raise PermanentApiError(f"{op} failed: TLS error (certificate not trusted?)",
+                                    service=MENDER_SERVICE, method=method, path=path,
+                                    request_id=request_id) from None
+        except requests.RequestException as exc:
+            # `from None`: the cause holds the prepared request and its Authorization header.
+            raise TransientApiError(f"{op} failed: {_describe(exc)}", service=MENDER_SERVICE,
+                                    method=method, path=path, request_id=request_id) from None
+        if response.status_code == 429:
+            self._throttled(response.headers)
+        return response, request_id
+
+    def _login(self) -> Secret:
+        assert self._username is not None and self._password is not None
+        basic = (self._username, self._password.reveal())
+        url = self.base_url + LOGIN_PATH
+        response, rid = self._send("login", "POST", url, LOGIN_PATH, auth=basic,
+                                   accept="application/jwt, application/json")
+        if response.status_code != 200:
+            raise api_error("login", "POST", LOGIN_PATH, response, rid)
+        text = response.text.strip()
+        # The server answers application/jwt (raw token, facts §7); the spec also allows a
+        # JSON string.
+        if text.startswith('"'):
+            try:
+                decoded = json_body(text)
+            except BodyError:
+                decoded = None
+            text = decoded if isinstance(decoded, str) else ""
+        if not text:
+            raise PermanentApiError("login failed: no token in the answer",
+                                    service=MENDER_SERVICE, method="POST", path=LOGIN_PATH,
+                                    status=response.status_code, request_id=rid)
+        return Secret(text)
+
+    def _bearer(self, stale: int | None = None) -> tuple[int, Secret]:
+        """The current token and its generation; logs in when there is none, or when the
+        token of generation `stale` was refused and no other thread has replaced it yet."""
+        with self._token_lock:
+            if self._token is None or (stale is not None and stale == self._generation):
+                self._token = self._login()
+                self._generation += 1
+            return self._generation, self._token
+
+    def request(self, op: str, method: str, path: str, *, url: str | None = None,
+                params: Mapping[str, Any] | None = None, json: object = None,
+                allow: Collection[int] = ()) -> tuple[requests.Response, str]:
+        """Send one call; returns 2xx answers and statuses in `allow`, raises otherwise.
+
+        A 401 with user/password logs in again and repeats the call once, never more."""
+        generation, token = self._bearer()
+        response, rid = self._send(op, method, url or self.base_url + path, path,
+                                   auth=_Bearer(token), params=params, json=json)
+        if response.status_code == 401 and self._password is not None:
+            generation, token = self._bearer(stale=generation)
+            response, rid = self._send(op, method, url or self.base_url + path, path,
+                                       auth=_Bearer(token), params=params, json=json)
+        if 200 <= response.status_code < 300 or response.status_code in allow:
+            return response, rid
+        raise api_error(op, method, path, response, rid)
+
+
+class _Bearer(requests.auth.AuthBase):
+    """Adds the token at send time, so it never sits in session headers or a repr."""
+
+    def __init__(self, token: Secret) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        return request

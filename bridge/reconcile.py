@@ -1,0 +1,210 @@
+"""The pure core: what must change in Mender for one registry device (DESIGN.md §3).
+
+`plan` compares a registry device with the Mender device of the same identity and returns
+the actions that make Mender match the registry. No I/O, no clock except `now`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bridge.errors import IdentityError
+from bridge.identity import DEFAULT_TEMPLATE, IdentityTemplate
+from bridge.keys import DEFAULT_POLICY, KeyPolicy, usable_keys
+from bridge.model import AuthSet, AuthStatus, MenderDevice, PublicKey, RegistryDevice
+
+if TYPE_CHECKING:
+    from bridge.config import Settings
+
+
+class Kind(enum.StrEnum):
+    PREAUTHORIZE = "preauthorize"
+    PREAUTHORIZE_FORCE = "preauthorize_force"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    DELETE_AUTH_SET = "delete_auth_set"
+    DECOMMISSION = "decommission"
+    NOTHING = "nothing"
+
+
+class Reason(enum.StrEnum):
+    """Why a NOTHING action does nothing."""
+
+    IN_SYNC = "in sync"
+    CONFLICT = "conflict"
+    NO_USABLE_CREDENTIAL = "no usable credential"
+    BLOCKED = "blocked"
+    KEY_PROBLEM = "key problem"
+    NO_IDENTITY = "no identity"
+    NOT_MANAGED = "not managed"
+    NOT_IN_REGISTRY = "not in registry"
+    DECOMMISSIONING = "decommissioning"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: Kind
+    device: str
+    identity: Mapping[str, str] | None = None
+    pubkey: str | None = None
+    mender_id: str | None = None
+    auth_id: str | None = None
+    reason: Reason | None = None
+    detail: str = ""
+
+    @property
+    def writes(self) -> bool:
+        return self.kind is not Kind.NOTHING
+
+
+_DEFAULT_TEMPLATE = IdentityTemplate.parse(DEFAULT_TEMPLATE)
+
+
+@dataclass(frozen=True)
+class Policy:
+    template: IdentityTemplate = _DEFAULT_TEMPLATE
+    on_delete: str = "decommission"
+    on_blocked: str = "ignore"
+    revoke_removed_keys: bool = True
+    key_policy: KeyPolicy = DEFAULT_POLICY
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(settings.template, settings.on_delete, settings.on_blocked,
+                   settings.revoke_removed_keys, KeyPolicy(min_rsa_bits=settings.min_rsa_bits))
+
+
+_LIVE = (AuthStatus.PENDING, AuthStatus.ACCEPTED)
+
+
+def _nothing(device: str, reason: Reason, detail: str = "", *, mender_id: str | None = None,
+             auth_id: str | None = None) -> Action:
+    return Action(Kind.NOTHING, device, mender_id=mender_id, auth_id=auth_id, reason=reason,
+                  detail=detail or reason.value)
+
+
+def create(device: str, identity: Mapping[str, str], keys: list[PublicKey]) -> list[Action]:
+    """A new Mender device: the first key creates it, each further key is added with force."""
+    return [Action(Kind.PREAUTHORIZE if i == 0 else Kind.PREAUTHORIZE_FORCE, device, identity,
+                   key.pem, detail=key.describe()) for i, key in enumerate(keys)]
+
+
+def describe_identity(identity: Mapping[str, object]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(identity.items()))
+
+
+def plan(
+    registry: RegistryDevice | None,
+    mender: MenderDevice | None,
+    policy: Policy,
+    now: datetime,
+    *,
+    prune: bool = False,
+) -> list[Action]:
+    """Actions for one device. `prune`: a registry device that is absent was deleted."""
+    if registry is None:
+        return [] if mender is None else _absent(mender, policy, prune)
+    label = str(registry)
+    try:
+        identity = policy.template.render(registry)
+    except IdentityError as exc:
+        return [_nothing(label, Reason.NO_IDENTITY, str(exc))]
+    keys, problems = usable_keys(registry.credentials, now, policy.key_policy)
+    notes = [_nothing(label, Reason.KEY_PROBLEM, f"credential {p.index}: {p.reason}")
+             for p in problems]
+    if mender is not None and not policy.template.follows(mender.identity_data):
+        return [*notes, _nothing(label, Reason.NOT_MANAGED, mender_id=mender.id)]
+    if registry.blocked:
+        return notes + _blocked(label, mender, policy)
+    if mender is None:
+        if not keys:
+            return [*notes, _nothing(label, Reason.NO_USABLE_CREDENTIAL)]
+        return notes + create(label, identity, keys)
+    if mender.decommissioning:
+        return [*notes, _nothing(label, Reason.DECOMMISSIONING, mender_id=mender.id)]
+    return notes + _present(label, identity, keys, mender, policy)
+
+
+def _present(label: str, identity: Mapping[str, str], keys: list[PublicKey],
+             mender: MenderDevice, policy: Policy) -> list[Action]:
+    sets = mender.auth_sets or ()
+    wanted = {key.pem for key in keys}
+    actions: list[Action] = []
+    recreate = False
+    for aset in sets:
+        if aset.pubkey in wanted:
+            continue
+        if aset.status is AuthStatus.PENDING:
+            actions.append(_nothing(label, Reason.REVIEW, "pending auth set whose key matches no "
+                                    "usable registry credential", mender_id=mender.id,
+                                    auth_id=aset.id))
+        if not policy.revoke_removed_keys:
+            continue
+        if aset.status in _LIVE:
+            actions.append(_revoke(Kind.REJECT, label, mender, aset))
+        elif aset.status is AuthStatus.PREAUTHORIZED:
+            actions.append(_revoke(Kind.DELETE_AUTH_SET, label, mender, aset))
+            # Mender deletes the whole device with a preauthorized set (DeleteAuthSet): the
+            # device is recreated from the registry's keys right after.
+            recreate = True
+    if recreate:
+        return actions + (create(label, identity, keys) if keys else
+                          [_nothing(label, Reason.NO_USABLE_CREDENTIAL)])
+    by_key = {aset.pubkey: aset for aset in sets}
+    for key in keys:
+        match = by_key.get(key.pem)
+        if match is None or match.status is AuthStatus.NOAUTH:
+            actions.append(Action(Kind.PREAUTHORIZE_FORCE, label, identity, key.pem,
+                                  mender_id=mender.id, detail=key.describe()))
+        elif match.status is AuthStatus.PENDING:
+            actions.append(Action(Kind.ACCEPT, label, mender_id=mender.id, auth_id=match.id,
+                                  detail=key.describe()))
+        elif match.status is AuthStatus.REJECTED:
+            actions.append(_nothing(label, Reason.CONFLICT, f"auth set {match.id} for "
+                                    f"{key.describe()} was rejected in Mender",
+                                    mender_id=mender.id, auth_id=match.id))
+    if not keys:
+        actions.append(_nothing(label, Reason.NO_USABLE_CREDENTIAL, mender_id=mender.id))
+    if not any(a.writes or a.reason is Reason.CONFLICT for a in actions):
+        actions.append(_nothing(label, Reason.IN_SYNC, mender_id=mender.id))
+    return actions
+
+
+def _revoke(kind: Kind, label: str, mender: MenderDevice, aset: AuthSet) -> Action:
+    return Action(kind, label, mender_id=mender.id, auth_id=aset.id,
+                  detail=f"{aset.status.value} auth set {aset.id}: key no longer in the registry")
+
+
+def _blocked(label: str, mender: MenderDevice | None, policy: Policy) -> list[Action]:
+    if policy.on_blocked != "reject" or mender is None:
+        return [_nothing(label, Reason.BLOCKED, "blocked in the registry")]
+    actions: list[Action] = []
+    for aset in mender.auth_sets or ():
+        if aset.status in _LIVE:
+            actions.append(Action(Kind.REJECT, label, mender_id=mender.id, auth_id=aset.id,
+                                  detail="blocked in the registry"))
+        elif aset.status is AuthStatus.PREAUTHORIZED:
+            actions.append(Action(Kind.DELETE_AUTH_SET, label, mender_id=mender.id,
+                                  auth_id=aset.id, detail="blocked in the registry"))
+    return actions or [_nothing(label, Reason.BLOCKED, "blocked; auth sets already rejected")]
+
+
+def _absent(mender: MenderDevice, policy: Policy, prune: bool) -> list[Action]:
+    if not policy.template.follows(mender.identity_data):
+        return [_nothing(f"mender:{mender.id}", Reason.NOT_MANAGED, mender_id=mender.id)]
+    label = describe_identity(mender.identity_data)
+    if mender.decommissioning:
+        return [_nothing(label, Reason.DECOMMISSIONING, mender_id=mender.id)]
+    if prune and policy.on_delete == "decommission":
+        return [Action(Kind.DECOMMISSION, label, mender_id=mender.id,
+                       detail="device no longer in the registry")]
+    actions = [_nothing(label, Reason.REVIEW, "pending auth set whose key matches no registry "
+                        "credential", mender_id=mender.id, auth_id=aset.id)
+               for aset in mender.auth_sets or () if aset.status is AuthStatus.PENDING]
+    detail = "not in the registry" + ("" if prune else " (decommissioned with --prune)")
+    return [*actions, _nothing(label, Reason.NOT_IN_REGISTRY, detail, mender_id=mender.id)]

@@ -1,0 +1,191 @@
+"""Registry adapter for ClearBlade IoT Core, on its documented REST API with `requests`.
+
+Reads the same service-account JSON as ClearBlade's SDK (`systemKey`, `token`, `url`,
+`project`), asks `getRegistryCredentials` once per registry and caches the regional key and
+token (the SDK asks again on every call), and keeps timeouts, retries and TLS verification in
+our hands (the SDK hard-codes port 443, has no read timeout and returns errors as values).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from bridge.config import is_loopback
+from bridge.errors import ApiError, ConfigError
+from bridge.model import RegistryDevice, RegistryRef, Secret
+from bridge.registry.convert import DEVICE_FIELDS, PAGE_SIZE, api_error, device_from_json
+
+_TRANSIENT = (429, 500, 502, 503, 504)
+
+
+def _account(configuration: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(configuration, Mapping):
+        data: object = dict(configuration)
+    else:
+        try:
+            data = json.loads(Path(configuration).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"CLEARBLADE_CONFIGURATION: cannot read {configuration}: {exc}"
+                              ) from None
+    missing = [k for k in ("systemKey", "token", "url", "project")
+               if not isinstance(data, dict) or not isinstance(data.get(k), str)]
+    if missing or not isinstance(data, dict):
+        raise ConfigError(f"CLEARBLADE_CONFIGURATION lacks {', '.join(missing)}")
+    _check_url(data["url"])
+    return data
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"ClearBlade url must be an https:// URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError("ClearBlade url: plain http:// is refused except to loopback")
+
+
+class ClearBladeRegistry:
+    """`bridge.ports.Registry` on ClearBlade IoT Core."""
+
+    def __init__(self, configuration: str | Path | Mapping[str, Any], *, timeout: float = 30.0,
+                 retries: int = 4, backoff: float = 0.2, page_size: int = PAGE_SIZE,
+                 session: requests.Session | None = None) -> None:
+        account = _account(configuration)
+        self.project: str = account["project"]
+        self._url = account["url"].rstrip("/")
+        self._system_key = account["systemKey"]
+        self._token = Secret(account["token"])
+        self._timeout = (min(timeout, 10.0), timeout)
+        self._page_size = page_size
+        self._regional: dict[RegistryRef, tuple[str, str, Secret]] = {}
+        self._lock = threading.Lock()
+        self._session = session or requests.Session()
+        retry = Retry(total=retries, connect=retries, read=retries, status=retries,
+                      backoff_factor=backoff, status_forcelist=_TRANSIENT,
+                      allowed_methods=None, respect_retry_after_header=True,
+                      raise_on_status=False)
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+
+    def get_device(self, ref: RegistryRef, device_id: str) -> RegistryDevice:
+        name = f"{ref.path}/devices/{device_id}"
+        data = self._regional_call(ref, "GET", "cloudiot_devices", "get device", {"name": name})
+        return device_from_json(ref, data)
+
+    def iter_devices(self, ref: RegistryRef) -> Iterator[RegistryDevice]:
+        token = ""
+        while True:
+            params = {"parent": ref.path, "pageSize": str(self._page_size),
+                      "fieldMask": ",".join(DEVICE_FIELDS)}
+            if token:
+                params["pageToken"] = token
+            page = self._regional_call(ref, "GET", "cloudiot_devices", "list devices", params)
+            for device in page.get("devices") or []:
+                yield device_from_json(ref, device)
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                return
+
+    def list_registries(self, project: str, location: str) -> list[RegistryRef]:
+        out: list[RegistryRef] = []
+        token = ""
+        while True:
+            params = {"parent": f"projects/{project}/locations/{location}", "page_size": "1000"}
+            if token:
+                params["page_token"] = token
+            page = self._request("GET", f"{self._url}/api/v/4/webhook/execute/"
+                                 f"{self._system_key}/cloudiot", self._token,
+                                 "list registries", params=params)
+            out.extend(RegistryRef(project, location, str(r.get("id")))
+                       for r in page.get("deviceRegistries") or [] if isinstance(r, dict))
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                return out
+
+    def set_device_config(self, ref: RegistryRef, device_id: str, data: bytes) -> None:
+        params = {"name": f"{ref.path}/devices/{device_id}", "method": "modifyCloudToDeviceConfig"}
+        body = {"binaryData": base64.b64encode(data).decode(), "versionToUpdate": 0}
+        self._regional_call(ref, "POST", "cloudiot_devices", "modify device config", params, body)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _credentials(self, ref: RegistryRef) -> tuple[str, str, Secret]:
+        with self._lock:
+            cached = self._regional.get(ref)
+        if cached:
+            return cached
+        found = self._request(
+            "POST", f"{self._url}/api/v/1/code/{self._system_key}/getRegistryCredentials",
+            self._token, "get registry credentials",
+            body={"region": ref.location, "registry": ref.registry, "project": ref.project})
+        try:
+            url, key = str(found["url"]).rstrip("/"), str(found["systemKey"])
+            regional = (url, key, Secret(str(found["serviceAccountToken"])))
+        except KeyError as exc:
+            raise api_error(502, "get registry credentials", path=ref.path,
+                            detail=f"answer lacks {exc}") from None
+        _check_url(url)
+        with self._lock:
+            self._regional[ref] = regional
+        return regional
+
+    def _regional_call(self, ref: RegistryRef, method: str, api: str, operation: str,
+                       params: dict[str, str], body: object = None) -> dict[str, Any]:
+        for attempt in (1, 2):
+            url, key, token = self._credentials(ref)
+            try:
+                return self._request(method, f"{url}/api/v/4/webhook/execute/{key}/{api}", token,
+                                     operation, params=params, body=body, shown=api)
+            except ApiError as exc:
+                # A rotated regional token: forget it and ask for a fresh one, once.
+                if exc.status not in (401, 403) or attempt == 2:
+                    raise
+                with self._lock:
+                    self._regional.pop(ref, None)
+        raise AssertionError("unreachable")
+
+    def _request(self, method: str, url: str, token: Secret, operation: str, *,
+                 params: dict[str, str] | None = None, body: object = None,
+                 shown: str = "") -> dict[str, Any]:
+        # The path holds the system key: errors name the API only.
+        path = shown or urlsplit(url).path.rsplit("/", 1)[-1]
+        try:
+            answer = self._session.request(
+                method, url, params=params, json=body, timeout=self._timeout,
+                headers={"ClearBlade-UserToken": token.reveal(), "Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise api_error(None, operation, method=method, path=path,
+                            detail=type(exc).__name__) from None
+        if answer.status_code >= 300:
+            raise api_error(answer.status_code, operation, method=method, path=path,
+                            detail=_error_text(answer))
+        try:
+            data = answer.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise api_error(502, f"{operation}: the answer is not a JSON object",
+                            method=method, path=path)
+        return data
+
+
+def _error_text(answer: requests.Response) -> str:
+    try:
+        data = answer.json()
+    except ValueError:
+        return answer.text[:200]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message", ""))[:200]
+    return str(error or data)[:200]

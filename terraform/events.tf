@@ -1,0 +1,131 @@
+# Device lifecycle events: audit log -> Logging sink -> Pub/Sub topic -> function, with
+# bounded retries and a dead-letter topic that keeps what could not be delivered.
+
+resource "google_pubsub_topic" "events" {
+  project      = var.project_id
+  name         = "${var.name_prefix}-device-events"
+  labels       = local.labels
+  kms_key_name = var.kms_key_name
+  # An event older than a day is repaired by the scheduled reconcile anyway.
+  message_retention_duration = "86400s"
+
+  depends_on = [google_project_service.this]
+}
+
+resource "google_logging_project_sink" "device_events" {
+  project     = local.iot_project
+  name        = "${var.name_prefix}-device-events"
+  description = "Cloud IoT CreateDevice, UpdateDevice and DeleteDevice audit entries for mender-bridge."
+  destination = "pubsub.googleapis.com/${google_pubsub_topic.events.id}"
+  filter      = local.sink_filter
+  # A writer identity of its own, so the publish grant below is this sink's and no other's.
+  unique_writer_identity = true
+}
+
+resource "google_pubsub_topic_iam_member" "sink_publishes" {
+  project = var.project_id
+  topic   = google_pubsub_topic.events.name
+  role    = "roles/pubsub.publisher"
+  member  = google_logging_project_sink.device_events.writer_identity
+}
+
+# --- Dead letters -----------------------------------------------------------------------------
+
+resource "google_pubsub_topic" "dead_letter" {
+  project      = var.project_id
+  name         = "${var.name_prefix}-device-events-dead-letter"
+  labels       = local.labels
+  kms_key_name = var.kms_key_name
+
+  depends_on = [google_project_service.this]
+}
+
+# A topic without a subscription drops what it receives: this one keeps the dead letters.
+resource "google_pubsub_subscription" "dead_letter" {
+  project                    = var.project_id
+  name                       = "${var.name_prefix}-device-events-dead-letter"
+  topic                      = google_pubsub_topic.dead_letter.id
+  labels                     = local.labels
+  message_retention_duration = var.dead_letter_retention
+  retain_acked_messages      = false
+  ack_deadline_seconds       = 60
+
+  expiration_policy {
+    ttl = "" # never expires, even when nobody pulls for a month
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "pubsub_dead_letters" {
+  count = local.push_delivery ? 1 : 0
+
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = local.pubsub_service_agent
+}
+
+# --- Push delivery to on_push (default) ---------------------------------------------------------
+#
+# An explicit push subscription rather than an Eventarc trigger: Eventarc creates and owns its
+# subscription, so Terraform could not give it a dead-letter policy, and its retries would only
+# stop when the message expires (24 h). Here a failing event is tried max_delivery_attempts
+# times with exponential backoff, then parked on the dead-letter topic.
+
+resource "google_pubsub_subscription" "events_push" {
+  count = local.push_delivery ? 1 : 0
+
+  project                    = var.project_id
+  name                       = "${var.name_prefix}-device-events-push"
+  topic                      = google_pubsub_topic.events.id
+  labels                     = local.labels
+  ack_deadline_seconds       = var.ack_deadline_seconds
+  message_retention_duration = "86400s"
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.events.service_config[0].uri
+
+    oidc_token {
+      service_account_email = google_service_account.invoker.email
+      audience              = google_cloudfunctions2_function.events.service_config[0].uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.retry_minimum_backoff_seconds}s"
+    maximum_backoff = "${var.retry_maximum_backoff_seconds}s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = var.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.pubsub_dead_letters,
+    google_cloud_run_v2_service_iam_member.invoker_events,
+  ]
+}
+
+resource "google_pubsub_subscription_iam_member" "pubsub_acks_dead_letters" {
+  count = local.push_delivery ? 1 : 0
+
+  # Pub/Sub acknowledges a message on the source subscription when it dead-letters it.
+  project      = var.project_id
+  subscription = google_pubsub_subscription.events_push[0].name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+resource "google_service_account_iam_member" "pubsub_mints_invoker_token" {
+  count = local.push_delivery ? 1 : 0
+
+  # Needed in projects created before 2021-04-08 for the push OIDC token; scoped to the one
+  # invoker account instead of the project.
+  service_account_id = google_service_account.invoker.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+}

@@ -1,0 +1,17 @@
+# Terraform and provider versions.
+#
+# hashicorp/google >= 5: the cloudiot resources were removed in 5.0, so this module never
+# manages registries (it only reacts to their audit log). 5.26.0 is the first release with
+# `build_config.service_account` on google_cloudfunctions2_function. The upper bound is the
+# next major version nobody has planned this module against yet: raise it after a
+# `terraform plan` with that version shows no change.
+terraform {
+  required_version = ">= 1.5.0"
+
+  required_providers {
+    google = {
+      source  = "hashicorp/google"
+      version = ">= 5.26.0, < 7.0.0"
+    }
+  }
+}

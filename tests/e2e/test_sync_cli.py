@@ -1,0 +1,139 @@
+"""`mender-bridge sync` and `device` as a user runs them, over real HTTP(S) against the sandbox:
+a mixed fleet is backfilled, a second run changes nothing, errors are one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from bridge.model import Credential
+from bridge.sandbox.launcher import Sandbox
+from tests.core.credentials import credential, mender_pem
+
+pytestmark = pytest.mark.e2e
+PATH = "/v1/projects/sandbox-project/locations/us-central1/registries/sandbox-registry/devices"
+EXPIRED = datetime(2021, 1, 1, tzinfo=UTC)
+FLEET: dict[str, tuple[tuple[Credential, ...], bool]] = {
+    "ec-pem": ((credential("ec", 0),), False),
+    "rsa-pem": ((credential("rsa", 0),), False),
+    "ec-x509": ((credential("ec", 1, x509_cert=True),), False),
+    "rsa-x509": ((credential("rsa", 1, x509_cert=True),), False),
+    "two-keys": ((credential("ec", 2), credential("rsa", 0)), False),
+    "half-expired": ((credential("ec", 3, expires_at=EXPIRED), credential("ec", 4)), False),
+    "all-expired": ((credential("ec", 5, expires_at=EXPIRED),), False),
+    "blocked": ((credential("ec", 6),), True),
+}
+EXPECTED = {
+    "ec-pem": {mender_pem("ec", 0)},
+    "rsa-pem": {mender_pem("rsa", 0)},
+    "ec-x509": {mender_pem("ec", 1)},
+    "rsa-x509": {mender_pem("rsa", 1)},
+    "two-keys": {mender_pem("ec", 2), mender_pem("rsa", 0)},
+    "half-expired": {mender_pem("ec", 4)},
+}
+
+
+def registry_body(device_id: str, creds: tuple[Credential, ...],
+                  blocked: bool) -> dict[str, object]:
+    def one(cred: Credential) -> dict[str, object]:
+        out: dict[str, object] = {"publicKey": {"format": str(cred.format), "key": cred.key}}
+        if cred.expires_at is not None:
+            out["expirationTime"] = cred.expires_at.isoformat().replace("+00:00", "Z")
+        return out
+    return {"id": device_id, "blocked": blocked, "credentials": [one(c) for c in creds]}
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), tls=True) as running:
+        for device_id, (creds, blocked) in FLEET.items():
+            requests.post(running.registry_url + PATH, timeout=10,
+                          json=registry_body(device_id, creds, blocked)).raise_for_status()
+        yield running
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MENDER_", "IOT_"))}
+    return subprocess.run([sys.executable, "-W", "ignore::FutureWarning", "-m", "bridge", *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def mender_keys(sandbox: Sandbox) -> dict[str, set[str]]:
+    """identity → keys, read from the management API directly, TLS verified."""
+    response = requests.get(f"{sandbox.mender_url}/api/management/v2/devauth/devices",
+                            params={"per_page": 500}, verify=str(sandbox.ca_cert), timeout=10,
+                            headers={"Authorization": f"Bearer {sandbox.token.reveal()}"})
+    response.raise_for_status()
+    return {d["identity_data"]["google_iot_id"]: {s["pubkey"] for s in d["auth_sets"]}
+            for d in response.json()}
+
+
+def test_backfill_then_nothing_to_change(sandbox: Sandbox) -> None:
+    first = cli("sync", "--config", str(sandbox.config_path), "--json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["summary"]["done"] == 7 and report["summary"]["failed"] == 0
+    assert mender_keys(sandbox) == EXPECTED
+    skipped = {(a["device"], a["detail"]) for a in report["actions"] if a["status"] == "skipped"}
+    assert ("sandbox-registry/blocked", "blocked in the registry") in skipped
+    assert ("sandbox-registry/all-expired", "no usable credential") in skipped
+
+    second = cli("sync", "--config", str(sandbox.config_path), "--ndjson")
+    assert second.returncode == 0, second.stderr
+    lines = [json.loads(line) for line in second.stdout.splitlines()]
+    assert {line["status"] for line in lines} <= {"unchanged", "skipped"}
+    assert sum(line["status"] == "unchanged" for line in lines) == len(EXPECTED)
+    assert mender_keys(sandbox) == EXPECTED
+
+
+def test_device_command_adds_a_rotated_key(sandbox: Sandbox) -> None:
+    cli("sync", "--config", str(sandbox.config_path), "--quiet")
+    creds = (credential("ec", 0), credential("ec", 7, x509_cert=True))
+    requests.patch(f"{sandbox.registry_url}{PATH}/ec-pem", params={"updateMask": "credentials"},
+                   json=registry_body("ec-pem", creds, False), timeout=10).raise_for_status()
+    result = cli("device", "ec-pem", "--config", str(sandbox.config_path), "--json")
+    assert result.returncode == 0, result.stderr
+    actions = json.loads(result.stdout)["actions"]
+    assert [(a["action"], a["status"]) for a in actions] == [("preauthorize_force", "done")]
+    assert mender_keys(sandbox)["ec-pem"] == {mender_pem("ec", 0), mender_pem("ec", 7)}
+
+
+def test_dry_run_and_readable_table(sandbox: Sandbox) -> None:
+    requests.post(sandbox.registry_url + PATH, timeout=10, json=registry_body(
+        "late-comer", (credential("ec", 8),), False)).raise_for_status()
+    result = cli("sync", "--config", str(sandbox.config_path), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "1 planned" in result.stdout.splitlines()[0]
+    row = next(line for line in result.stdout.splitlines() if "late-comer" in line)
+    assert row.split()[:3] == ["sandbox-registry/late-comer", "preauthorize", "planned"]
+    assert "late-comer" not in mender_keys(sandbox)
+
+
+def test_configuration_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bridge.toml"
+    bad.write_text('mender_url = "http://mender.example.com"\n', encoding="utf-8")
+    result = cli("sync", "--config", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "plain http:// is refused" in result.stderr
+    assert "Traceback" not in result.stderr
+    both = cli("sync", "--config", str(bad), "--json", "--ndjson")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_unreachable_mender_fails_with_exit_1(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text('mender_url = "http://127.0.0.1:9"\nmender_token = "t"\n'
+                      'iot_project = "p"\niot_registries = ["r"]\n'
+                      'iot_endpoint = "http://127.0.0.1:9"\niot_credentials = "anonymous"\n'
+                      'mender_timeout = 1\n', encoding="utf-8")
+    result = cli("sync", "--config", str(config), "--json")
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["summary"]["failed"] == 1

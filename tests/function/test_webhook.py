@@ -1,0 +1,234 @@
+"""The provisioning webhook and the serve app, through Flask's test client over the fakes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from bridge.errors import TransientApiError
+from bridge.webhook import create_app
+from tests.fakes import FakeRegistry
+from tests.function.helpers import REF, SECRET, TOKEN, LogCapture, World, credential, make_world
+
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+
+
+def client(world: World) -> FlaskClient:
+    return create_app(world.runtime).test_client()
+
+
+def provision(world: World, body: Any = None, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> Any:
+    body = {"registry": REF.registry, "device_id": "dev-1"} if body is None else body
+    return client(world).post("/provision", json=body, headers=AUTH if headers is None
+                              else headers, **kwargs)
+
+
+def test_a_registered_device_is_preauthorized_and_the_report_returned(world: World) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    response = provision(world)
+    assert response.status_code == 200
+    assert response.json["failed"] is False
+    assert response.json["summary"]["done"] == 1
+    assert [a["action"] for a in response.json["actions"]] == ["preauthorize"]
+    [(identity, sets)] = world.mender.snapshot().items()
+    assert json.loads(identity) == {"google_iot_id": "dev-1"}
+    assert list(sets.values()) == ["preauthorized"]
+
+
+def test_the_registry_may_be_given_as_its_full_path(world: World) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    response = provision(world, {"registry": REF.path, "device_id": "dev-1"})
+    assert response.status_code == 200
+    assert len(world.mender.snapshot()) == 1
+
+
+@pytest.mark.parametrize("headers", [
+    {},
+    {"Authorization": "Bearer wrong-secret"},
+    {"Authorization": f"Basic {SECRET}"},
+    {"Authorization": f"Bearer {SECRET}x"},
+    {"Authorization": "Bearer "},
+])
+def test_without_the_secret_it_answers_401_and_touches_nothing(
+        world: World, headers: dict[str, str]) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    response = provision(world, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert world.registry.total_calls == 0 and world.mender.total_calls == 0
+
+
+@pytest.mark.parametrize("body", [
+    "not json",
+    [],
+    {"registry": REF.registry},
+    {"device_id": "dev-1"},
+    {"registry": REF.registry, "device_id": ""},
+    {"registry": REF.registry, "device_id": 42},
+    {"registry": REF.registry, "device_id": "a/b"},
+    {"registry": "other-registry", "device_id": "dev-1"},
+    {"registry": "projects/x/locations/y/registries/fleet", "device_id": "dev-1"},
+    {"registry": "projects/x/fleet", "device_id": "dev-1"},
+])
+def test_bad_input_answers_400_with_a_reason(world: World, body: Any) -> None:
+    if isinstance(body, str):
+        response = client(world).post("/provision", data=body, headers=AUTH,
+                                      content_type="application/json")
+    else:
+        response = provision(world, body)
+    assert response.status_code == 400
+    assert (response.json or {})["error"]
+    assert world.mender.total_calls == 0
+
+
+def test_a_transient_failure_answers_503_with_retry_after_then_a_retry_succeeds(
+        world: World, logbuf: LogCapture) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    busy = TransientApiError("busy", service="mender", method="POST", status=429, retry_after=7.2)
+    world.mender.fail_next("preauthorize", error=busy)
+    response = provision(world)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "8"
+    assert world.mender.snapshot() == {}
+    assert any(r.get("outcome") == "retry" for r in logbuf.records())
+    assert provision(world).status_code == 200
+    assert len(world.mender.snapshot()) == 1
+
+
+def test_a_transient_failure_without_retry_after_suggests_a_default(world: World) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    world.registry.fail_next("get_device")
+    response = provision(world)
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_an_unusable_key_is_not_sent_and_the_answer_says_why(
+        world: World, logbuf: LogCapture) -> None:
+    world.registry.create(REF, "weak", (credential("rsa", 1024),))
+    response = provision(world, {"registry": REF.registry, "device_id": "weak"})
+    assert response.status_code == 200
+    assert response.json["summary"]["done"] == 0
+    assert any("1024" in a["detail"] for a in response.json["actions"])
+    assert world.mender.snapshot() == {}
+    assert any(r["severity"] == "WARNING" and "1024" in r["message"] for r in logbuf.records())
+
+
+def test_a_permanent_mender_failure_answers_422(world: World) -> None:
+    from tests.fakes import permanent
+
+    world.registry.create(REF, "dev-1", (credential(),))
+    world.mender.fail_next("preauthorize", error=permanent("mender", "preauthorize", 400))
+    response = provision(world)
+    assert response.status_code == 422
+    assert response.json["failed"] is True
+
+
+def test_an_unknown_device_is_reported_not_retried(world: World) -> None:
+    response = provision(world, {"registry": REF.registry, "device_id": "ghost"})
+    assert response.status_code in (200, 422)
+    assert response.status_code != 503
+    assert world.mender.snapshot() == {}
+
+
+def test_without_a_configured_secret_the_webhook_refuses_everything(
+        logbuf: LogCapture) -> None:
+    world = make_world(webhook_secret=None)
+    world.registry.create(REF, "dev-1", (credential(),))
+    response = provision(world, headers={"Authorization": "Bearer "})
+    assert response.status_code == 500
+    assert "WEBHOOK_SECRET" in response.json["error"]
+    assert world.mender.total_calls == 0
+
+
+def test_a_configuration_error_answers_500_and_is_logged_once(logbuf: LogCapture) -> None:
+    world = make_world(mender_token=None)
+    for _ in range(3):
+        assert provision(world).status_code == 500
+    config_lines = [r for r in logbuf.records() if r.get("outcome") == "config_error"]
+    assert len(config_lines) == 1
+    assert config_lines[0]["severity"] == "CRITICAL"
+    assert "MENDER_TOKEN" in config_lines[0]["message"]
+    assert world.builds == []
+
+
+def test_the_bridge_is_built_once_and_reused(world: World) -> None:
+    for device in ("a-1", "b-2", "c-3"):
+        world.registry.create(REF, device, (credential(),))
+        assert provision(world, {"registry": REF.registry, "device_id": device}).status_code == 200
+    assert len(world.builds) == 1
+    assert len(world.mender.snapshot()) == 3
+
+
+def test_device_notification_writes_the_registry_config_when_enabled(
+        logbuf: LogCapture) -> None:
+    world = make_world(notify_device="true")
+    world.registry.create(REF, "dev-1", (credential(),))
+    assert provision(world).status_code == 200
+    assert json.loads(world.registry.configs["fleet/dev-1"]) == {
+        "mender": {"preauthorized": True, "server_url": "https://mender.example.com"}}
+    world.registry.configs.clear()
+    assert provision(world).status_code == 200  # already in sync: nothing new to tell
+    assert world.registry.configs == {}
+    assert any(r.get("action") == "notify" and r["outcome"] == "done"
+               for r in logbuf.records())
+
+
+def test_device_notification_is_off_by_default(world: World) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    assert provision(world).status_code == 200
+    assert world.registry.configs == {}
+
+
+def test_a_failed_notification_does_not_fail_the_sync(logbuf: LogCapture) -> None:
+    world = make_world(notify_device="true")
+    world.registry.create(REF, "dev-1", (credential(),))
+    world.registry.fail_next("set_device_config")
+    assert provision(world).status_code == 200
+    assert len(world.mender.snapshot()) == 1
+    assert any(r.get("action") == "notify" and r["outcome"] == "failed"
+               for r in logbuf.records())
+
+
+def test_notification_is_skipped_by_a_registry_that_cannot_write_configs(
+        logbuf: LogCapture) -> None:
+    from bridge.config import Settings
+    from bridge.reconcile import Policy
+    from bridge.runtime import Runtime
+    from bridge.sync import Bridge
+    from tests.fakes import FakeMender
+    from tests.function.helpers import settings_map
+
+    registry = FakeRegistry()
+    registry.create(REF, "dev-1", (credential(),))
+    settings = Settings.from_mapping(settings_map(notify_device="true"))
+    runtime = Runtime(lambda: settings,
+                      lambda s: Bridge(registry, FakeMender(), Policy.from_settings(s)))
+    response = create_app(runtime).test_client().post(
+        "/provision", json={"registry": "fleet", "device_id": "dev-1"}, headers=AUTH)
+    assert response.status_code == 200
+    assert any(r.get("action") == "notify" and r["outcome"] == "skipped"
+               for r in logbuf.records())
+
+
+def test_secrets_never_appear_in_logs_or_answers(logbuf: LogCapture) -> None:
+    world = make_world()
+    world.registry.create(REF, "dev-1", (credential(),))
+    answers = [provision(world, headers=h).get_data(as_text=True) for h in (
+        AUTH, {"Authorization": "Bearer nope"}, {})]
+    world.runtime.log.error("leak attempt %s %s", TOKEN, SECRET)
+    text = logbuf.getvalue() + "".join(answers)
+    assert logbuf.records(), "something was logged"
+    assert TOKEN not in text and SECRET not in text
+    assert "[redacted]" in text
+
+
+def test_health_and_method_checks(world: World) -> None:
+    c = client(world)
+    assert c.get("/healthz").json == {"status": "ok"}
+    assert c.get("/provision").status_code == 405
+    assert c.post("/pubsub", data=b"{}").status_code == 401

@@ -1,0 +1,204 @@
+"""Test support for the Mender client: the OpenAPI contract check of every exchange, and a
+scripted loopback server for real connection faults (drops, hangs, TLS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import requests
+import yaml
+from mender_bodies import BASE
+from werkzeug.datastructures import Headers
+
+# The repo is main/ and shared/ is its sibling (CI clones main with a copy of shared beside it).
+SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "mender-openapi"
+
+
+def load_openapi() -> Any:
+    spec = SPEC_DIR / "mender-server-dist-openapi.yaml"
+    if not spec.is_file():
+        if os.environ.get("REQUIRE_SHARED"):
+            pytest.fail(f"REQUIRE_SHARED is set but the Mender OpenAPI spec is missing: {spec}")
+        return None
+    from openapi_core import Config, OpenAPI
+
+    # facts §7, §13: the login answer is a raw JWT (application/jwt), a string to validate.
+    config = Config(extra_media_type_deserializers={"application/jwt": _text})
+    return OpenAPI.from_file_path(str(spec), config=config)
+
+
+def _text(data: bytes, **_: Any) -> str:
+    return data.decode("utf-8")
+
+
+@dataclass
+class _Answer:
+    """An answer as openapi-core reads it, so a body can be adjusted before validation."""
+
+    data: bytes
+    status_code: int
+    content_type: str
+    headers: Headers
+
+
+@dataclass
+class Contract:
+    """Validates each request and answer against the bundled spec (the facts win, §13)."""
+
+    openapi: Any
+    exempt_reason: str | None = None
+    checked: list[str] = field(default_factory=list)
+
+    def exempt(self, reason: str) -> None:
+        """This test feeds bodies that are wrong on purpose; do not validate its exchanges."""
+        self.exempt_reason = reason
+
+    def check(self, request: requests.PreparedRequest, response: object) -> None:
+        from openapi_core.contrib.requests import RequestsOpenAPIRequest
+        from openapi_core.templating.responses.exceptions import ResponseNotFound
+
+        if self.openapi is None or not str(request.url).startswith(BASE + "/"):
+            return
+        oreq = RequestsOpenAPIRequest(request)
+        self.openapi.validate_request(oreq)
+        self.checked.append(f"{request.method} {request.path_url}")
+        if not isinstance(response, requests.Response):
+            return  # a dropped connection or timeout: no answer to validate
+        status, content = response.status_code, response.content
+        if status == 404 and not content:
+            return  # facts §5, §9: DELETE 404s are empty-bodied although the spec gives a body
+        body = json.loads(content) if content and _is_json(response) else None
+        if status == 409 and isinstance(body, dict) and body.get("auth_sets", 0) is None:
+            # facts §1, §13.1: the 409 Device carries `auth_sets: null`; the spec says array.
+            content = json.dumps({k: v for k, v in body.items() if k != "auth_sets"}).encode()
+        answer = _Answer(content, status, response.headers.get("Content-Type", ""),
+                         Headers(dict(response.headers)))
+        try:
+            self.openapi.validate_response(oreq, answer)
+        except ResponseNotFound:
+            # facts §8, §9: 401/413/415/429/503… are not listed for every operation, but all
+            # carry the common Error body.
+            jsonschema.validate(body, ERROR_SCHEMA)
+
+
+def _is_json(response: requests.Response) -> bool:
+    return "json" in response.headers.get("Content-Type", "")
+
+
+def _error_schema() -> dict[str, Any]:
+    path = SPEC_DIR / "common-schemas.yaml"
+    if not path.is_file():
+        return {}
+    schema: dict[str, Any] = yaml.safe_load(path.read_text())["components"]["schemas"]["Error"]
+    return schema
+
+
+ERROR_SCHEMA = _error_schema()
+
+
+class ScriptedServer:
+    """Loopback server answering connection after connection from a script: "drop" closes the
+    connection unanswered, "hang" answers nothing, bytes are sent as the raw answer."""
+
+    def __init__(self, script: list[str | bytes], tls: ssl.SSLContext | None = None) -> None:
+        self.script = list(script)
+        self.requests: list[bytes] = []
+        self._tls = tls
+        self._stop = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}" if self._tls else f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            if self._tls:
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            conn.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests.append(data)
+            action = self.script.pop(0) if self.script else "drop"
+            if action == "hang":
+                self._stop.wait(5)
+            elif isinstance(action, bytes):
+                conn.sendall(action)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._sock.close()
+
+
+def http_answer(status: int, body: object = None, headers: dict[str, str] | None = None) -> bytes:
+    payload = json.dumps(body).encode() if body is not None else b""
+    lines = [f"HTTP/1.1 {status} X", "Connection: close", f"Content-Length: {len(payload)}",
+             "Content-Type: application/json"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+
+
+def self_signed(tmp: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for localhost/127.0.0.1 and the path of its certificate (the CA)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context, cert_path

@@ -1,0 +1,71 @@
+"""Fixtures: the registry sandbox served over real HTTP, and the real google-cloud-iot client."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from registry_support import LOCATION, PROJECT, REGISTRY
+
+from bridge.sandbox.faults import Faults
+from bridge.sandbox.registry import create_app
+from bridge.sandbox.server import RunningServer, serve
+
+
+@dataclass
+class Sandbox:
+    url: str
+    data_dir: Path
+    faults: Faults
+    server: RunningServer
+    app: Any
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.app.extensions["registry_sandbox"].deliverer.close()
+        self.app.extensions["registry_sandbox"].store.close()
+
+
+StartSandbox = Callable[..., Sandbox]
+
+
+@pytest.fixture
+def start_sandbox(tmp_path: Path) -> Iterator[StartSandbox]:
+    started: list[Sandbox] = []
+
+    def start(data_dir: Path | None = None, **options: Any) -> Sandbox:
+        faults = Faults()
+        options.setdefault("registries", [REGISTRY])
+        options.setdefault("audit_backoff", (0.05, 0.2))
+        app = create_app(data_dir or tmp_path / "sandbox", faults=faults, project=PROJECT,
+                         location=LOCATION, **options)
+        server = serve(app)
+        box = Sandbox(server.url, data_dir or tmp_path / "sandbox", faults, server, app)
+        started.append(box)
+        return box
+
+    yield start
+    for box in started:
+        box.stop()
+
+
+@pytest.fixture
+def sandbox(start_sandbox: StartSandbox) -> Sandbox:
+    return start_sandbox()
+
+
+@pytest.fixture
+def iot_client(sandbox: Sandbox) -> Any:
+    """The real google-cloud-iot client, REST transport, anonymous, pointed at the sandbox."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import iot_v1
+    return iot_v1.DeviceManagerClient(
+        credentials=AnonymousCredentials(), transport="rest",
+        client_options=ClientOptions(api_endpoint=sandbox.url))

@@ -1,0 +1,114 @@
+"""Run Debian's real `mender` client (3.4) once against a server: `mender bootstrap`.
+
+The client's identity script has a fixed path, so every run holds an exclusive lock while it
+writes that script and runs the client, then puts back whatever script was there before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+IDENTITY_SCRIPT = Path("/usr/share/mender/identity/mender-device-identity")
+LOCK_PATH = Path("/tmp/mender-bridge-identity.lock")
+SUCCESS = "successfully received new authorization data"
+
+
+def have_mender_client() -> bool:
+    return shutil.which("mender") is not None
+
+
+def need_mender_client() -> None:
+    """Skip the calling test when `mender` is missing, or fail if REQUIRE_MENDER_CLIENT=1."""
+    if have_mender_client():
+        return
+    if os.environ.get("REQUIRE_MENDER_CLIENT") == "1":
+        pytest.fail("the mender client is required (REQUIRE_MENDER_CLIENT=1) but not installed")
+    pytest.skip("Debian's mender-client is not installed")
+
+
+@contextlib.contextmanager
+def identity_lock() -> Iterator[None]:
+    """Exclusive lock shared by every test (any process) that writes the identity script."""
+    with LOCK_PATH.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def identity_script(identity: Mapping[str, str]) -> Iterator[None]:
+    """Install a script printing `identity` as key=value lines; restore the old one after.
+
+    The caller must hold `identity_lock()`.
+    """
+    lines = []
+    for key, value in identity.items():
+        if not key or "=" in key or "\n" in key + value:
+            raise ValueError(f"identity attribute not representable as key=value: {key!r}")
+        lines.append(f"{key}={value}")
+    previous = IDENTITY_SCRIPT.read_bytes() if IDENTITY_SCRIPT.exists() else None
+    previous_mode = IDENTITY_SCRIPT.stat().st_mode if previous is not None else None
+    IDENTITY_SCRIPT.parent.mkdir(parents=True, exist_ok=True)
+    # A quoted here-document prints the values verbatim, whatever shell characters they hold.
+    body = "#!/bin/sh\ncat <<'MENDER_BRIDGE_EOF'\n" + "\n".join(lines) + "\nMENDER_BRIDGE_EOF\n"
+    IDENTITY_SCRIPT.write_text(body, encoding="utf-8")
+    IDENTITY_SCRIPT.chmod(0o755)
+    try:
+        yield
+    finally:
+        if previous is None:
+            IDENTITY_SCRIPT.unlink(missing_ok=True)
+        else:
+            IDENTITY_SCRIPT.write_bytes(previous)
+            if previous_mode is not None:
+                IDENTITY_SCRIPT.chmod(previous_mode & 0o7777)
+
+
+def bootstrap(
+    server_url: str,
+    ca_cert: Path | str | None,
+    key_path: Path | str,
+    identity: Mapping[str, str],
+    *,
+    timeout: float = 60.0,
+) -> tuple[int, str]:
+    """Run `mender bootstrap` once with the given key and identity: (exit code, client log).
+
+    Exit 0 means the server answered with a token; the log then contains SUCCESS.
+    The key is copied into a fresh data dir as `mender-agent.pem` (never `--forcebootstrap`,
+    which would replace it).
+    """
+    with tempfile.TemporaryDirectory(prefix="mender-client-") as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        agent_key = data / "mender-agent.pem"
+        shutil.copyfile(key_path, agent_key)
+        agent_key.chmod(0o600)
+        (data / "device_type").write_text("device_type=sandbox-test\n", encoding="utf-8")
+        config: dict[str, object] = {
+            "ServerURL": server_url,
+            "UpdatePollIntervalSeconds": 1800,
+            "InventoryPollIntervalSeconds": 28800,
+            "RetryPollIntervalSeconds": 300,
+        }
+        if ca_cert is not None:
+            config["ServerCertificate"] = str(ca_cert)
+        conf = Path(tmp) / "mender.conf"
+        conf.write_text(json.dumps(config), encoding="utf-8")
+        command = ["mender", "-c", str(conf), "-d", str(data), "--no-syslog", "bootstrap"]
+        with identity_lock(), identity_script(identity):
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                  check=False, cwd=tmp)
+        return proc.returncode, proc.stdout + proc.stderr
