@@ -21,7 +21,11 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 python3 -m venv "$tmp/checkov"
-"$tmp/checkov/bin/python" -m pip install -q "checkov==${CHECKOV_VERSION}"
+echo "== installing checkov ${CHECKOV_VERSION} in a temporary venv"
+if ! "$tmp/checkov/bin/python" -m pip install -q "checkov==${CHECKOV_VERSION}" >"$tmp/pip.log" 2>&1; then
+  cat "$tmp/pip.log" >&2
+  exit 1
+fi
 
 # --skip-download: no call to the vendor's platform (the network here is the registries only).
 checkov=("$tmp/checkov/bin/checkov" --directory terraform --framework terraform

@@ -219,7 +219,9 @@ def main() -> None:
     if args.memory_child:
         memory_child(args.memory_child)
         return
-    figures = http_figures(args.devices)
+    figures: dict[str, object] = {"load_average_1m_at_start": round(os.getloadavg()[0], 2),
+                                  "cpus": os.cpu_count()}
+    figures.update(http_figures(args.devices))
     child = subprocess.run([sys.executable, __file__, "--memory-child", str(args.plan_devices)],
                            capture_output=True, text=True, check=True, env=dict(os.environ))
     figures.update(json.loads(child.stdout))

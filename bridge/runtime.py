@@ -123,8 +123,9 @@ class Runtime:
 
         return self.handle(lambda: events.decode_push(body), message_id=_push_id(body))
 
-    def handle(self, decode: Callable[[], DeviceChange], *, message_id: str | None = None)\
-            -> EventResult:
+    def handle(
+        self, decode: Callable[[], DeviceChange], *, message_id: str | None = None
+    ) -> EventResult:
         """Decode and apply one event. Returns when it is to be acknowledged; raises
         (TransientApiError, ConfigError, a bug) when Pub/Sub should deliver it again."""
         try:
@@ -142,6 +143,8 @@ class Runtime:
             logs.emit(self.log, logging.WARNING,
                       f"transient failure, the event will be delivered again: {exc}",
                       outcome="retry", **fields)
+            raise
+        except ConfigError:
             raise
         except BridgeError as exc:
             logs.emit(self.log, logging.ERROR, f"permanent failure, event acknowledged: {exc}",
@@ -200,8 +203,11 @@ class Runtime:
             ref = RegistryRef(parts[1], parts[3], parts[5])
         elif len(parts) == 1 and name and settings.iot_project:
             ref = RegistryRef(settings.iot_project, settings.iot_location, name)
+        elif len(parts) == 1 and name:
+            raise ValueError("IOT_PROJECT is not set: give the registry's full path "
+                             "projects/P/locations/L/registries/R")
         else:
-            raise ValueError(f"not a registry name or path: {name!r}")
+            raise ValueError(f"not a registry id or path: {name[:200]!r}")
         allowed = {r.path for r in self.configured_refs(settings)}
         if allowed and ref.path not in allowed:
             raise ValueError(f"registry {ref.path} is not one the bridge is configured for")

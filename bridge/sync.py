@@ -121,6 +121,8 @@ class Bridge:
             registry = self.registry.get_device(ref, name)
         except NotFound:
             pass
+        except PermanentApiError as exc:
+            return self._single(label, Status.FAILED, str(exc))
         else:
             self._sync_event(registry, report)
             return report

@@ -82,7 +82,7 @@ def push_response(runtime: Runtime, req: Request, *, secret_required: bool = Fal
 
 def reconcile_response(runtime: Runtime, req: Request) -> Response:
     """Backfill now. 200 if every device is in sync; 500 if some failed (a scheduler retries)."""
-    if req.method not in ("POST", "GET"):
+    if req.method != "POST":
         return _error(405, "use POST", Allow="POST")
     try:
         report = runtime.reconcile()

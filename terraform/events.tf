@@ -121,9 +121,8 @@ resource "google_pubsub_subscription_iam_member" "pubsub_acks_dead_letters" {
 }
 
 resource "google_service_account_iam_member" "pubsub_mints_invoker_token" {
-  count = local.push_delivery ? 1 : 0
-
-  # Needed in projects created before 2021-04-08 for the push OIDC token; scoped to the one
+  # Pub/Sub mints the OIDC token of both delivery modes (the push subscription here, Eventarc's
+  # own otherwise). Projects created before 2021-04-08 need this grant; scoped to the one
   # invoker account instead of the project.
   service_account_id = google_service_account.invoker.name
   role               = "roles/iam.serviceAccountTokenCreator"

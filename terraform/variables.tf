@@ -361,7 +361,7 @@ variable "reconcile_timeout_seconds" {
 # --- Optional provisioning webhook -----------------------------------------------------------
 
 variable "enable_provision_webhook" {
-  description = "Deploy the provisioning webhook (entry `provision`): a provisioning tool calls it right after creating a device, which is the only event source for ClearBlade."
+  description = "Deploy the provisioning webhook (entry `provision`): a provisioning tool calls it right after creating a device, so the device is admitted without waiting for the audit log."
   type        = bool
   default     = false
 }

@@ -10,16 +10,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import random
-import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives import serialization
 
-from bridge.errors import ApiError, NotFound, PermanentApiError, TransientApiError
+from bridge.errors import NotFound, PermanentApiError
 from bridge.model import (
     AlreadyExists,
     AuthSet,
@@ -31,76 +28,13 @@ from bridge.model import (
     RegistryDevice,
     RegistryRef,
 )
+from tests.fault_injection import Failure, Faulty, permanent
 
 WEIGHT = [AuthStatus.ACCEPTED, AuthStatus.PREAUTHORIZED, AuthStatus.PENDING, AuthStatus.REJECTED]
 WRITES = ("preauthorize", "set_auth_status", "delete_auth_set", "decommission")
 
 
-def transient(service: str, method: str, status: int = 503) -> TransientApiError:
-    return TransientApiError("injected failure", service=service, method=method, status=status)
-
-
-def permanent(service: str, method: str, status: int = 400) -> PermanentApiError:
-    return PermanentApiError("injected failure", service=service, method=method, status=status)
-
-
-@dataclass
-class _Failure:
-    method: str | None
-    error: ApiError
-    after: bool  # the call takes effect, then the error is raised (a 5xx after the write)
-    times: int
-
-
-class _Faulty:
-    """Call counting and failure injection shared by both fakes."""
-
-    service = "fake"
-
-    def __init__(self, *, fail_rate: float = 0.0, seed: int = 0) -> None:
-        self.calls: Counter[str] = Counter()
-        self.fail_rate = fail_rate
-        self._rng = random.Random(seed)
-        self._failures: list[_Failure] = []
-        self._lock = threading.RLock()
-
-    def fail_next(self, method: str | None = None, *, error: ApiError | None = None,
-                  times: int = 1, after: bool = False) -> None:
-        """Make the next `times` calls of `method` (any method if None) raise `error`."""
-        err = error or transient(self.service, method or "any")
-        self._failures.append(_Failure(method, err, after, times))
-
-    @property
-    def total_calls(self) -> int:
-        return sum(self.calls.values())
-
-    def _enter(self, method: str) -> _Failure | None:
-        """Count the call; raise a before-failure or return an after-failure."""
-        self.calls[method] += 1
-        for failure in self._failures:
-            if failure.method in (None, method) and failure.times > 0:
-                failure.times -= 1
-                if not failure.after:
-                    raise failure.error
-                return failure
-        if self.fail_rate and self._rng.random() < self.fail_rate:
-            after = self._rng.random() < 0.5
-            failure = _Failure(method, transient(self.service, method, 503), after, 1)
-            if not after:
-                raise failure.error
-            return failure
-        return None
-
-    def _call(self, method: str, body: Callable[[], object]) -> object:
-        with self._lock:
-            failure = self._enter(method)
-            result = body()
-            if failure is not None:
-                raise failure.error
-            return result
-
-
-class FakeRegistry(_Faulty):
+class FakeRegistry(Faulty):
     """A Cloud IoT registry in memory: devices by ref, string id and numeric id."""
 
     service = "registry"
@@ -179,7 +113,7 @@ class _Device:
         self.status = next((s for s in WEIGHT if s in statuses), AuthStatus.NOAUTH)
 
 
-class FakeMender(_Faulty):
+class FakeMender(Faulty):
     """Mender deviceauth management v2 in memory, following the server's rules.
 
     `preauth_delete`: "always" (the server code: deleting any preauthorized auth set deletes
@@ -204,7 +138,7 @@ class FakeMender(_Faulty):
     def writes(self) -> int:
         return sum(self.calls[m] for m in WRITES)
 
-    def _enter(self, method: str) -> _Failure | None:
+    def _enter(self, method: str) -> Failure | None:
         if self.throttle_rate and self._rng.random() < self.throttle_rate and self.on_throttle:
             self.on_throttle(0.0)  # as the real client: a 429 seen, retried after Retry-After
         return super()._enter(method)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -76,4 +77,7 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # google-api-core warns about the Python version on import; not the user's concern here.
+    warnings.filterwarnings("ignore", message="You are using a Python version",
+                            category=FutureWarning)
     sys.exit(cli.main(prog_name="mender-bridge"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -46,6 +47,9 @@ def registry_refs(settings: Settings, names: tuple[str, ...]) -> list[RegistryRe
 
 
 def _setup(config: str | None, quiet: bool) -> Settings:
+    # google-api-core warns at import about future Python support: noise for a CLI user.
+    warnings.filterwarnings("ignore", message="You are using a Python version",
+                            category=FutureWarning)
     settings = load_settings(config)
     secrets = (settings.mender_token, settings.mender_password, settings.webhook_secret)
     logs.redact(*(s.reveal() for s in secrets if s is not None))
@@ -134,9 +138,10 @@ def sync(ctx: click.Context, config: str | None, registries: tuple[str, ...], dr
     from bridge.factory import build_bridge
 
     settings = _setup(config, quiet)
+    refs = registry_refs(settings, registries)
     bridge = build_bridge(settings, concurrency=concurrency)
-    refs = registry_refs(settings, registries) or bridge.registry.list_registries(
-        settings.iot_project or "", settings.iot_location)
+    refs = refs or bridge.registry.list_registries(settings.iot_project or "",
+                                                   settings.iot_location)
     if not refs:
         raise ConfigError("no registry to sync: set IOT_REGISTRIES or give --registry")
     with _progress(not quiet) as progress:

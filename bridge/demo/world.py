@@ -115,8 +115,9 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
 class World:
     """Owns the running pieces; every registry write goes through the real Google client."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, function_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.function_env = dict(function_env or {})
         self.sandbox = Sandbox(data_dir, tls=True)
         self.function: FunctionProcess | None = None
         self.iot: Any = None
@@ -129,7 +130,7 @@ class World:
                "MENDER_CA_BUNDLE": str(self.sandbox.ca_cert),
                "IOT_PROJECT": PROJECT, "IOT_LOCATION": LOCATION, "IOT_REGISTRIES": REGISTRY,
                "IOT_ENDPOINT": self.sandbox.registry_url, "IOT_CREDENTIALS": "anonymous",
-               "ON_BLOCKED": "reject", "LOG_LEVEL": "INFO"}
+               "ON_BLOCKED": "reject", "LOG_LEVEL": "INFO", **self.function_env}
         self.function = FunctionProcess(env, self.data_dir / "function.log").start()
         self.iot = _iot_client(self.sandbox.registry_url)
         return self

@@ -71,6 +71,8 @@ def test_json_output_for_each_key_type(tmp_path: Path, rsa_pkcs1: Path) -> None:
 def test_stdin(rsa_pkcs1: Path) -> None:
     code, out, _ = invoke("--json", "-", stdin=rsa_pkcs1.read_bytes())
     assert code == 0 and json.loads(out)["bits"] == 2048
+    code, out, err = invoke("-", stdin=rsa_pkcs1.read_bytes() + b"#" * (1 << 20))
+    assert (code, out) == (2, "") and "larger than the limit" in err
 
 
 @pytest.mark.parametrize(("content", "args", "message"), [

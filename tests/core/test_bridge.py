@@ -4,11 +4,11 @@ concurrency, failures; each case ends in the expected Mender state with nothing 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 import pytest
 
 from bridge.errors import PermanentApiError, TransientApiError
+from bridge.events import ChangeKind, DeviceChange
 from bridge.model import AuthStatus, Credential, RegistryRef
 from bridge.reconcile import Policy
 from bridge.sync import Bridge
@@ -19,16 +19,9 @@ REF = RegistryRef("p", "us-central1", "reg")
 ID = {"google_iot_id": "dev1"}
 
 
-@dataclass(frozen=True)
-class Change:
-    """Same fields as bridge.events.DeviceChange (handle_change only reads them)."""
-
-    kind: str
-    ref: RegistryRef
-    device_id: str | None
-    num_id: str | None = None
-    update_mask: tuple[str, ...] | None = None
-    message_id: str | None = None
+def Change(kind: str, ref: RegistryRef, device_id: str | None, num_id: str | None = None,
+           update_mask: tuple[str, ...] | None = None) -> DeviceChange:
+    return DeviceChange(ChangeKind(kind), ref, device_id, num_id, update_mask)
 
 
 @pytest.fixture

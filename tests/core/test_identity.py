@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -190,3 +191,32 @@ def fix(text: str) -> str:
         out.append("\ufffd" if "\ud800" <= ch <= "\udfff" else ch)
         i += 1
     return "".join(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(device_id=st.text(min_size=1, max_size=20), serial=st.text(max_size=20))
+def test_rendering_copies_values_verbatim(device_id: str, serial: str) -> None:
+    device = RegistryDevice(REF, device_id, "1", metadata={"serial": serial})
+    template = IdentityTemplate.parse("google_iot_id={device.id},serial=s-{metadata[serial]}")
+    rendered = template.render(device)
+    assert rendered == {"google_iot_id": device_id, "serial": f"s-{serial}"}
+    assert template.follows(rendered)
+
+
+FIXED = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?")
+EXPONENT = re.compile(r"-?[1-9](\.[0-9]*[1-9])?e[-+][1-9][0-9]*")
+
+
+@settings(max_examples=500, deadline=None)
+@given(number=st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                        st.integers(-(2**63), 2**63)))
+def test_numbers_follow_gos_float64_format(number: float) -> None:
+    text = canonical_json({"n": number})[5:-1]
+    value = float(number)
+    assert float(text) == value
+    if value != 0 and not 1e-6 <= abs(value) < 1e21:
+        assert EXPONENT.fullmatch(text), text
+    else:
+        assert FIXED.fullmatch(text) or text == "-0", text
+    digits = text.lstrip("-").split("e")[0].replace(".", "").strip("0")
+    assert len(digits) <= len(repr(value).lstrip("-").split("e")[0].replace(".", "").strip("0"))

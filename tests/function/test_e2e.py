@@ -105,7 +105,7 @@ def _post(server: Server, body: bytes) -> requests.Response:
                          headers={"Content-Type": "application/json"})
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", ["on_push", "on_device_event"])
 def test_a_transient_mender_failure_answers_500_and_a_redelivery_succeeds(
         stack: Stack, target: str) -> None:
     stack.deliver_to()
@@ -175,3 +175,71 @@ def test_duplicate_reordered_and_concurrent_deliveries_end_in_the_right_state(
                  push_body(audit_entry("CreateDevice", stack.ref, "gone-1", str(gone.num_id)))):
         assert _post(servers[1], body).status_code == 200
     assert stack.mender.devices("gone-1") == []
+
+
+def test_reconcile_and_provision_targets_with_device_notification(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions_framework
+
+    from tests.function.helpers import SECRET
+
+    stack.deliver_to()
+    for key, value in env_from_config(Path(stack.sandbox.config_path)).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("NOTIFY_DEVICE", "true")
+    source = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
+    pems = {f"backlog-{i}": public_pem() for i in range(3)}
+    for device_id, pem in pems.items():
+        create_device(stack.client, stack.ref, device_id, pem)
+
+    reconcile = functions_framework.create_app(target="reconcile", source=source)
+    answer = reconcile.test_client().post("/")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert (answer.json or {})["summary"]["done"] >= 3
+    for device_id, pem in pems.items():
+        assert only(stack.mender.keys(device_id), pem)
+
+    pem = public_pem()
+    create_device(stack.client, stack.ref, "hooked-fn", pem)
+    hook = functions_framework.create_app(target="provision", source=source).test_client()
+    body = {"registry": stack.ref.registry, "device_id": "hooked-fn"}
+    assert hook.post("/", json=body).status_code == 401
+    answer = hook.post("/", json=body, headers={"Authorization": f"Bearer {SECRET}"})
+    assert answer.status_code == 200
+    assert only(stack.mender.keys("hooked-fn"), pem)
+    config = stack.client.get_device(name=f"{stack.ref.path}/devices/hooked-fn").config
+    assert json.loads(config.binary_data) == {
+        "mender": {"preauthorized": True, "server_url": stack.sandbox.mender_url}}
+
+
+def test_cloudevents_in_binary_and_structured_mode_and_direct_audit_events(
+        stack: Stack) -> None:
+    import base64
+
+    from cloudevents.conversion import to_binary, to_structured
+    from cloudevents.http import CloudEvent
+
+    stack.deliver_to()
+    server = stack.functions["on_device_event"]
+    cases = {"ce-binary": (to_binary, "published"), "ce-structured": (to_structured, "published"),
+             "ce-audit": (to_binary, "audit")}
+    for device_id, (encode, kind) in cases.items():
+        pem = public_pem()
+        device = create_device(stack.client, stack.ref, device_id, pem)
+        entry = audit_entry("CreateDevice", stack.ref, device_id, str(device.num_id))
+        if kind == "audit":
+            attributes = {"type": "google.cloud.audit.log.v1.written",
+                          "source": "//cloudaudit.googleapis.com/projects/p/logs/activity"}
+            data: dict[str, Any] = entry
+        else:
+            attributes = {"type": "google.cloud.pubsub.topic.v1.messagePublished",
+                          "source": "//pubsub.googleapis.com/projects/p/topics/t"}
+            data = {"message": {"data": base64.b64encode(json.dumps(entry).encode()).decode(),
+                                "messageId": f"id-{device_id}"},
+                    "subscription": "projects/p/subscriptions/s"}
+        headers, body = encode(CloudEvent(attributes, data))
+        headers.setdefault("Content-Type", "application/json")
+        answer = requests.post(server.url, data=body, headers=headers, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert only(stack.mender.keys(device_id), pem), device_id

@@ -178,3 +178,20 @@ def test_the_token_never_reaches_the_logs(world: World, logbuf: LogCapture) -> N
     world.runtime.log.info("settings: %r", world.runtime.settings())
     world.runtime.log.info("raw: %s", TOKEN)
     assert TOKEN not in logbuf.getvalue() and SECRET not in logbuf.getvalue()
+
+
+def test_reconcile_reports_failures_with_500_and_refuses_get(world: World) -> None:
+    from flask import request
+
+    from bridge.webhook import reconcile_response
+
+    world.registry.create(REF, "dev-1", (credential(),))
+    world.mender.fail_next("preauthorize", error=permanent("mender", "preauthorize"))
+    app = create_app(world.runtime)
+    with app.test_request_context("/", method="GET"):
+        assert reconcile_response(world.runtime, request).status_code == 405
+    assert world.mender.total_calls == 0
+    with app.test_request_context("/", method="POST"):
+        response = reconcile_response(world.runtime, request)
+    assert response.status_code == 500
+    assert (response.json or {})["failed"] is True

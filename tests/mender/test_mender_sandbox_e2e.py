@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,11 @@ def test_listing_and_counting_across_pages_with_a_login(sandbox: object) -> None
     admin = sandbox.admin_email, Secret(sandbox.admin_password)  # type: ignore[attr-defined]
     with _client(sandbox, username=admin[0], password=admin[1]) as c:
         before = c.count()
-        for i in range(520):
-            c.preauthorize({"google_iot_id": f"e2e-fleet-{i:04d}"}, EC_PEM)
+        with ThreadPoolExecutor(8) as pool:  # one client shared by threads, as the backfill does
+            results = list(pool.map(
+                lambda i: c.preauthorize({"google_iot_id": f"e2e-fleet-{i:04d}"}, EC_PEM),
+                range(520)))
+        assert all(isinstance(r, Preauthorized) for r in results)
         assert c.count() == before + 520
         assert c.count(AuthStatus.PREAUTHORIZED) >= 520
         listed = [d.id for d in c.iter_devices()]

@@ -41,13 +41,15 @@ def public_pem(key: Any) -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
 
 
-def certificate_pem(key: Any) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "device")])
+def certificate_pem(key: Any, issuer_key: Any = None, issuer: str = "device") -> str:
+    """A certificate for `key`, self-signed or signed by `issuer_key` (named `issuer`)."""
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "device")])
+    cert = (x509.CertificateBuilder().subject_name(subject)
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
-            .sign(key, hashes.SHA256()))
+            .sign(issuer_key or key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -69,7 +71,7 @@ class PushEndpoint:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     server: RunningServer | None = None
 
-    def start(self) -> PushEndpoint:
+    def start(self, port: int = 0) -> PushEndpoint:
         app = Flask("push-endpoint")
 
         @app.post("/push")
@@ -81,7 +83,7 @@ class PushEndpoint:
                 self.received.append(request.get_data())
             return "", 204
 
-        self.server = serve(app)
+        self.server = serve(app, port=port)
         return self
 
     @property

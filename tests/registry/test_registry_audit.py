@@ -102,17 +102,25 @@ def test_undeliverable_events_go_to_dead_letters(start_sandbox: StartSandbox) ->
 
 
 def test_endpoints_set_at_run_time_and_queue_kept_across_restart(
-        start_sandbox: StartSandbox, tmp_path: Any, endpoint: PushEndpoint) -> None:
-    first = start_sandbox(tmp_path / "kept", audit_backoff=(5.0, 5.0))
-    unreachable = "http://127.0.0.1:9/push"  # discard port: connection refused
+        start_sandbox: StartSandbox, tmp_path: Any) -> None:
+    endpoint = PushEndpoint().start()
+    assert endpoint.server is not None
+    port = endpoint.server.port
+    endpoint.stop()  # its port now refuses connections
+    first = start_sandbox(tmp_path / "kept", audit_backoff=(0.3, 0.3))
     set_to = requests.post(f"{first.url}/_sandbox/audit-endpoints",
-                           json={"endpoints": [unreachable]}, timeout=5)
-    assert set_to.json() == {"endpoints": [unreachable]}
+                           json={"endpoints": [endpoint.url]}, timeout=5)
+    assert set_to.json() == {"endpoints": [endpoint.url]}
     change_device(first.url)
     wait_for(lambda: audit_status(first.url)["pending"] == 3, "three pending deliveries")
     first.stop()
-    with_endpoint = start_sandbox(tmp_path / "kept", audit_endpoints=[endpoint.url])
-    assert audit_status(with_endpoint.url)["pending"] == 3  # the old items survived
-    bad = requests.post(f"{with_endpoint.url}/_sandbox/audit-endpoints", json={"x": 1},
-                        timeout=5)
+    back = PushEndpoint().start(port)
+    try:
+        second = start_sandbox(tmp_path / "kept")
+        assert audit_status(second.url)["endpoints"] == [endpoint.url]  # persisted
+        wait_for(drained(second.url), "the kept queue to drain")
+        assert len(back.received) == 3 and audit_status(second.url)["delivered"] == 3
+    finally:
+        back.stop()
+    bad = requests.post(f"{second.url}/_sandbox/audit-endpoints", json={"x": 1}, timeout=5)
     assert bad.status_code == 400

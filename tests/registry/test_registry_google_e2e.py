@@ -12,7 +12,15 @@ from conftest import Sandbox
 from google.api_core import exceptions as gexc
 from google.cloud import iot_v1
 from google.protobuf import field_mask_pb2, timestamp_pb2
-from registry_support import LOCATION, PARENT, PROJECT, REGISTRY, key_for
+from registry_support import (
+    LOCATION,
+    PARENT,
+    PROJECT,
+    REGISTRY,
+    certificate_pem,
+    key_for,
+    private_key,
+)
 
 from bridge.errors import NotFound, PermanentApiError, TransientApiError
 from bridge.model import CredentialFormat, RegistryRef
@@ -172,3 +180,31 @@ def test_a_restart_keeps_devices(start_sandbox: Any, tmp_path: Any) -> None:
     second = start_sandbox(tmp_path / "kept")
     found = adapter(second).get_device(REF, "dev-k")
     assert found.num_id == made.json()["numId"]
+
+
+def test_a_registry_with_certificates_admits_only_certificates_it_signed(
+        iot_client: Any) -> None:
+    ca_key = private_key("ec", 9)
+    ca_pem = certificate_pem(ca_key, issuer="device")  # self-signed CA named like its subject
+    iot_client.create_device_registry(
+        parent=f"projects/{PROJECT}/locations/{LOCATION}",
+        device_registry=iot_v1.DeviceRegistry(id="reg-ca", credentials=[
+            iot_v1.RegistryCredential(public_key_certificate=iot_v1.PublicKeyCertificate(
+                format=iot_v1.PublicKeyCertificateFormat.X509_CERTIFICATE_PEM,
+                certificate=ca_pem))]))
+    parent = f"projects/{PROJECT}/locations/{LOCATION}/registries/reg-ca"
+
+    def device(key_text: str, fmt: str) -> Any:
+        return iot_v1.Device(id="dev-ca", credentials=[iot_v1.DeviceCredential(
+            public_key=iot_v1.PublicKeyCredential(format=iot_v1.PublicKeyFormat[fmt],
+                                                  key=key_text))])
+
+    with pytest.raises(gexc.BadRequest, match="must be an X.509"):
+        iot_client.create_device(parent=parent, device=device(key_for("ES256_PEM"),
+                                                              "ES256_PEM"))
+    with pytest.raises(gexc.BadRequest, match="not signed by a registry"):
+        iot_client.create_device(parent=parent, device=device(key_for("ES256_X509_PEM"),
+                                                              "ES256_X509_PEM"))
+    signed = certificate_pem(private_key("ec", 3), ca_key, issuer="device")
+    made = iot_client.create_device(parent=parent, device=device(signed, "ES256_X509_PEM"))
+    assert made.credentials[0].public_key.key == signed

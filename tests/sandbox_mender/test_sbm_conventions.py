@@ -74,8 +74,8 @@ def test_equal_identities_in_other_spellings_conflict(mender: Mender) -> None:
     pem = public_pem(new_key())
     first = mender.preauthorize({"id": base, "n": 100}, pem)
     assert first.status_code == 201
-    spelled = '{"identity_data": {"n": 1e2, "id": "%s"}, "pubkey": %s}' % (
-        base, json.dumps(pem))
+    spelled = json.dumps({"identity_data": {"n": 12345, "id": base}, "pubkey": pem}
+                         ).replace("12345", "1e2")
     response = mender.call("POST", f"{DEVAUTH}/devices", data=spelled,
                            headers={"Content-Type": "application/json"})
     assert response.status_code == 409

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -170,6 +171,53 @@ def check_credentials(value: object) -> list[dict[str, Any]]:
         out.append({"publicKey": {"format": fmt, "key": cred["publicKey"]["key"]},
                     "expirationTime": stamp})
     return out
+
+
+def check_registry_credentials(value: object) -> list[dict[str, Any]]:
+    """Registry CA certificates: at most 10, X509_CERTIFICATE_PEM, each parsing."""
+    if not isinstance(value, list) or len(value) > 10:
+        raise bad("A registry holds a list of at most 10 credentials")
+    out = []
+    for i, cred in enumerate(value):
+        cert = cred.get("publicKeyCertificate") if isinstance(cred, dict) else None
+        if not isinstance(cert, dict) or not isinstance(cert.get("certificate"), str):
+            raise bad(f"Invalid value at 'deviceRegistry.credentials[{i}]'")
+        fmt = enum_value(cert.get("format", 0), CERT_FORMATS, "format", False)
+        if fmt != CERT_FORMATS[1]:
+            raise bad(f"Invalid value at 'deviceRegistry.credentials[{i}].format'")
+        try:
+            x509.load_pem_x509_certificate(cert["certificate"].encode())
+        except ValueError:
+            raise bad(f"The registry certificate {i} could not be parsed") from None
+        out.append({"publicKeyCertificate": {"format": fmt,
+                                             "certificate": cert["certificate"]}})
+    return out
+
+
+def check_signed_by_registry(credentials: list[dict[str, Any]], registry: dict[str, Any]
+                             ) -> None:
+    """With registry certificates, device credentials must be certificates one of them issued."""
+    cas = [x509.load_pem_x509_certificate(c["publicKeyCertificate"]["certificate"].encode())
+           for c in registry.get("credentials", [])]
+    if not cas:
+        return
+    for i, cred in enumerate(credentials):
+        fmt = cred["publicKey"]["format"]
+        if not fmt.endswith("X509_PEM"):
+            raise bad(f"The registry has certificates: credential {i} must be an X.509 "
+                      f"certificate, not {fmt}")
+        cert = x509.load_pem_x509_certificate(cred["publicKey"]["key"].encode())
+        if not any(_issued_by(cert, ca) for ca in cas):
+            raise bad(f"The certificate of credential {i} is not signed by a registry "
+                      "certificate")
+
+
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 def check_metadata(value: object) -> dict[str, str]:

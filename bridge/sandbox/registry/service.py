@@ -53,6 +53,7 @@ class Service:
         if not isinstance(rid, str) or not res.REGISTRY_ID.fullmatch(rid):
             raise bad(f"Invalid registry id {rid!r}")
         registry = res.normalize_enums(dict(body), False)
+        registry["credentials"] = res.check_registry_credentials(body.get("credentials", []))
         registry["name"] = reg_path((project, location, rid))
         registry.setdefault("mqttConfig", {"mqttEnabledState": "MQTT_ENABLED"})
         registry.setdefault("httpConfig", {"httpEnabledState": "HTTP_ENABLED"})
@@ -90,7 +91,7 @@ class Service:
         return found
 
     def create_device(self, reg: Reg, body: object, *, audit: bool) -> dict[str, Any]:
-        self.registry(reg)
+        registry = self.registry(reg)
         if not isinstance(body, dict):
             raise bad("The request body must be a Device")
         did = body.get("id")
@@ -98,6 +99,7 @@ class Service:
             raise bad(f"Invalid device id {did!r}: [a-zA-Z][a-zA-Z0-9-_.+~%]{{2,255}}")
         fields = {"credentials", "metadata", "blocked", "log_level", "gateway_config"}
         device: dict[str, Any] = {"id": did, **res.device_fields(body, fields)}
+        res.check_signed_by_registry(device["credentials"], registry)
         num_id = self.store.fresh_num_id()
         now = res.now_rfc3339()
         device["numId"] = num_id
@@ -139,6 +141,8 @@ class Service:
         if wrong:
             raise bad(f"The update mask names fields that cannot be updated: {', '.join(wrong)}")
         changes = res.device_fields(body, set(mask))
+        if "credentials" in changes:
+            res.check_signed_by_registry(changes["credentials"], self.registry(reg))
         for field in mask:
             name = res.camel(field)
             if name in changes:

@@ -1,0 +1,58 @@
+"""The demo, run as a user runs it: the real CLI in a subprocess, real HTTP everywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.demo import Narrator, World, run
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+EXPECTED = {  # device → (registry state, Mender status, telemetry, OTA auth)
+    "demo-001": ("active", "accepted", "ok", "ok"),
+    "demo-002": ("active", "accepted", "ok", "ok"),
+    "demo-early-bird": ("active", "accepted", "ok", "ok"),
+    "demo-rotator": ("active", "accepted", "ok", "ok"),
+    "demo-blocked": ("blocked", "rejected", "refused", "refused"),
+    "demo-deleted": ("deleted", "absent", "refused", "refused"),
+    "legacy-001": ("active", "accepted", "ok", "ok"),
+    "legacy-002": ("active", "accepted", "ok", "ok"),
+}
+
+
+def test_demo_command_succeeds_with_its_final_table(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bridge", "demo", "--devices", "2", "--data", str(tmp_path)],
+        capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("DEVICE"))
+    rows = {cols[0]: cols for cols in (line.split() for line in lines[header + 2:]) if cols}
+    for device, (registry, mender, telemetry, ota) in EXPECTED.items():
+        cols = rows[device]
+        assert (cols[-6], cols[-5], cols[-3], cols[-2], cols[-1]) == (
+            registry, mender, telemetry, ota, "ok"), cols
+    assert len(rows[device][-4]) == 16  # a key fingerprint is shown
+    assert "all checks passed" in result.stdout
+    assert "✗" not in result.stdout
+
+
+def test_demo_reports_failure_when_mender_does_not_follow_the_registry(tmp_path: Path) -> None:
+    # A function deployed with on_blocked=ignore leaves the blocked device admitted in Mender:
+    # the story must notice and fail, not print a success table regardless.
+    world = World(tmp_path, function_env={"ON_BLOCKED": "ignore"}).start()
+    narrator = Narrator(color=False)
+    try:
+        rows = run(tmp_path, 1, narrator, world)
+    finally:
+        world.stop()
+    # The story's own sync (on_blocked=reject) repairs it later, and says that it had to.
+    assert any("blocked device rejected" in f for f in narrator.failures), narrator.failures
+    assert any("first sync changed exactly" in f for f in narrator.failures)
+    assert {r.device for r in rows} >= {"demo-001", "demo-blocked", "legacy-001"}
