@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -210,6 +211,8 @@ def memory_child(count: int) -> None:
 
 
 def main() -> None:
+    warnings.filterwarnings("ignore", message="You are using a Python version",
+                            category=FutureWarning)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--devices", type=int, default=2000)

@@ -99,8 +99,9 @@ class Applier:
     def _log(item: Outcome) -> None:
         # The entry points log the whole report; here only what helps debugging a run.
         level = logging.WARNING if item.status == Status.FAILED else logging.DEBUG
-        logs.emit(log, level, f"{item.action} {item.device}: {item.status} ({item.detail})",
-                  device=item.device, action=item.action, outcome=item.status)
+        if log.isEnabledFor(level):
+            logs.emit(log, level, f"{item.action} {item.device}: {item.status} ({item.detail})",
+                      device=item.device, action=item.action, outcome=item.status)
 
 
 class Throttle:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -215,7 +215,9 @@ class _Run:
         self._progress = progress
         self._progress_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(bridge.concurrency, thread_name_prefix="bridge-sync")
-        self._futures: set[Future[None]] = set()
+        # Planned devices wait in the pool's queue, so a worker that finishes takes the next
+        # at once instead of waiting for the (busy, GIL-sharing) planning thread; bounded.
+        self._backlog = threading.BoundedSemaphore(4 * bridge.concurrency)
         self._previous = getattr(bridge.mender, "on_throttle", _MISSING)
 
     def __enter__(self) -> _Run:
@@ -224,8 +226,7 @@ class _Run:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        wait(self._futures)
-        self._pool.shutdown()
+        self._pool.shutdown(wait=True)
         self.report.stats.update(registry_devices=len(self.seen),
                                  lowest_concurrency=self.throttle.lowest)
         if self._previous is not _MISSING:
@@ -254,24 +255,35 @@ class _Run:
                 self.report.record(action)
             self.tick()
             return
-        self.throttle.acquire()
+        self._backlog.acquire()
         if self.stop.is_set():
-            self.throttle.release(False)
+            self._backlog.release()
             return
-        self._futures = {f for f in self._futures if not f.done()}
-        self._futures.add(self._pool.submit(self._work, registry, actions))
+        self._pool.submit(self._work, registry, actions)
 
     def _work(self, registry: RegistryDevice | None, actions: list[Action]) -> None:
         ok = False
         try:
-            ok = self.applier.apply(registry, actions, self.report, prune=self.prune)
+            if self.stop.is_set():
+                for action in actions:
+                    if action.writes:
+                        self.report.record(action, Status.SKIPPED, "not run: stopped by "
+                                           "--fail-fast")
+                    else:
+                        self.report.record(action)
+                return
+            self.throttle.acquire()
+            try:
+                ok = self.applier.apply(registry, actions, self.report, prune=self.prune)
+            finally:
+                if not ok and self.fail_fast:
+                    self.stop.set()
+                self.throttle.release(ok)
         except Exception as exc:  # one device's bug must not stop the others
             self.report.add(Outcome(actions[0].device, actions[0].kind.value, Status.FAILED,
                                     f"internal error: {type(exc).__name__}: {exc}"))
         finally:
-            if not ok and self.fail_fast:
-                self.stop.set()
-            self.throttle.release(ok)
+            self._backlog.release()
             self.tick()
 
     def tick(self) -> None:

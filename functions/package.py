@@ -1,6 +1,7 @@
-"""Build the Cloud Function source archive: main.py at the root, the `bridge` package and a
-pinned requirements.txt. Reproducible: the same inputs give the same bytes (sorted entries,
-fixed timestamps and permissions, stored uncompressed so no zlib version can change them).
+"""Build the Cloud Function source archive: main.py at the root, the modules of the `bridge`
+package that main.py can import (nothing of the CLI, the demo or the sandbox), and a pinned
+requirements.txt. Reproducible: the same inputs give the same bytes (sorted entries, fixed
+timestamps and permissions, stored uncompressed so no zlib version can change them).
 
 Usage: `python functions/package.py --out dist` (prints the archive's path and SHA-256).
 """
@@ -8,6 +9,7 @@ Usage: `python functions/package.py --out dist` (prints the archive's path and S
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import os
 import re
@@ -21,9 +23,7 @@ ARCHIVE_NAME = "mender-bridge-function.zip"
 # The earliest time a zip header can hold; any fixed value would do.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644
-# The sandbox stand-ins are local test servers: they have no business in production.
-EXCLUDED_DIRS = frozenset({"__pycache__", "sandbox"})
-INCLUDED_SUFFIXES = frozenset({".py", ".typed"})
+PACKAGE = "bridge"
 _PINNED = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?==[A-Za-z0-9.+!*-]+(\s*;.*)?$"
 )
@@ -50,26 +50,66 @@ def requirement_problems(text: str) -> list[str]:
     return problems
 
 
+def _module_file(root: Path, dotted: str) -> Path | None:
+    base = root.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_names(path: Path, root: Path) -> set[str]:
+    """Every module an import statement of `path` may name, lazy imports in functions included
+    (`from a.b import c` may name the module a.b.c)."""
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    package = ".".join(path.relative_to(root).with_suffix("").parts)
+    if path.name == "__init__.py":
+        package = package.rsplit(".", 1)[0] + ".__init__"
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: -node.level]
+                base = ".".join([*parent, base] if base else parent)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def reachable(root: Path, start: Path) -> set[Path]:
+    """The files of the `bridge` package that `start` imports, directly or not, with the
+    `__init__.py` of every package on the way."""
+    found: set[Path] = set()
+    todo = [start]
+    while todo:
+        path = todo.pop()
+        for name in _imported_names(path, root):
+            parts = name.split(".")
+            if parts[0] != PACKAGE:
+                continue
+            for end in range(1, len(parts) + 1):
+                module = _module_file(root, ".".join(parts[:end]))
+                if module is not None and module not in found:
+                    found.add(module)
+                    todo.append(module)
+    return found
+
+
 def collect(root: Path) -> list[tuple[str, Path]]:
     """(name in the archive, source file) for every file of the archive, sorted by name."""
     main = root / "functions" / "main.py"
     requirements = root / "functions" / "requirements.txt"
-    package = root / "bridge"
-    for needed in (main, requirements, package / "__init__.py"):
+    for needed in (main, requirements, root / PACKAGE / "__init__.py"):
         if not needed.is_file():
             raise PackagingError(f"missing {needed.relative_to(root)}")
     problems = requirement_problems(requirements.read_text(encoding="utf-8"))
     if problems:
         raise PackagingError("functions/requirements.txt: " + "; ".join(problems))
     entries = [("main.py", main), ("requirements.txt", requirements)]
-    for path in package.rglob("*"):
-        relative = path.relative_to(root)
-        if (
-            path.is_file()
-            and path.suffix in INCLUDED_SUFFIXES
-            and not EXCLUDED_DIRS.intersection(relative.parts)
-        ):
-            entries.append((relative.as_posix(), path))
+    entries += [(path.relative_to(root).as_posix(), path) for path in reachable(root, main)]
     return sorted(entries)
 
 

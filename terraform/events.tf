@@ -55,9 +55,9 @@ resource "google_pubsub_subscription" "dead_letter" {
   }
 }
 
+# Unconditional: in eventarc mode the topic can still be attached by hand to Eventarc's own
+# subscription (README, "Retries").
 resource "google_pubsub_topic_iam_member" "pubsub_dead_letters" {
-  count = local.push_delivery ? 1 : 0
-
   project = var.project_id
   topic   = google_pubsub_topic.dead_letter.name
   role    = "roles/pubsub.publisher"

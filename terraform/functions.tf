@@ -10,15 +10,16 @@ resource "google_storage_bucket" "source" {
   public_access_prevention    = "enforced"
   force_destroy               = false
 
-  # Old archives stay for a while, so a rollback can point back at one.
+  # Each archive is an object of its own (named by its hash); a replaced one stays 90 days as
+  # a noncurrent version, for inspection or a rollback without rebuilding.
   versioning {
     enabled = true
   }
 
   lifecycle_rule {
     condition {
-      num_newer_versions = 10
-      with_state         = "ARCHIVED"
+      days_since_noncurrent_time = 90
+      with_state                 = "ARCHIVED"
     }
     action {
       type = "Delete"
@@ -29,6 +30,13 @@ resource "google_storage_bucket" "source" {
     for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
     content {
       default_kms_key_name = encryption.value
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.kms_key_name == null || strcontains(coalesce(var.kms_key_name, "-"), "/locations/${var.region}/")
+      error_message = "kms_key_name must be a key in var.region: the bucket and the image repository only take a key of their own location."
     }
   }
 

@@ -10,7 +10,7 @@ resource "google_secret_manager_secret" "mender_token" {
   replication {
     auto {
       dynamic "customer_managed_encryption" {
-        for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+        for_each = var.secret_kms_key_name == null ? [] : [var.secret_kms_key_name]
         content {
           kms_key_name = customer_managed_encryption.value
         }
@@ -38,7 +38,7 @@ resource "google_secret_manager_secret" "webhook" {
   replication {
     auto {
       dynamic "customer_managed_encryption" {
-        for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+        for_each = var.secret_kms_key_name == null ? [] : [var.secret_kms_key_name]
         content {
           kms_key_name = customer_managed_encryption.value
         }

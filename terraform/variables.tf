@@ -49,13 +49,24 @@ variable "enable_apis" {
 }
 
 variable "kms_key_name" {
-  description = "Optional Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the topics, the source bucket, the image repository and the secrets. Null keeps Google-managed encryption. The services' agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  description = "Optional Cloud KMS key (projects/P/locations/REGION/keyRings/R/cryptoKeys/K) in `region`, for the topics, the source bucket and the image repository. Null keeps Google-managed encryption. The Pub/Sub, Cloud Storage and Artifact Registry service agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
   type        = string
   default     = null
 
   validation {
-    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
+    condition     = var.kms_key_name == null || can(regex("^projects/[^/]+/locations/[a-z0-9-]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.kms_key_name))
     error_message = "kms_key_name must be a full crypto key resource name."
+  }
+}
+
+variable "secret_kms_key_name" {
+  description = "Optional Cloud KMS key for the secrets. Secrets use automatic replication, which takes a key in location `global` only. The Secret Manager service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secret_kms_key_name == null || can(regex("^projects/[^/]+/locations/global/keyRings/[^/]+/cryptoKeys/[^/]+$", var.secret_kms_key_name))
+    error_message = "secret_kms_key_name must be a full crypto key resource name in location global."
   }
 }
 

@@ -28,7 +28,9 @@ from bridge.model import (
     RegistryDevice,
     RegistryRef,
 )
-from tests.fault_injection import Failure, Faulty, permanent
+from tests.fault_injection import Failure, Faulty, permanent, transient
+
+__all__ = ["FakeMender", "FakeRegistry", "normalize_pem", "permanent", "transient"]
 
 WEIGHT = [AuthStatus.ACCEPTED, AuthStatus.PREAUTHORIZED, AuthStatus.PENDING, AuthStatus.REJECTED]
 WRITES = ("preauthorize", "set_auth_status", "delete_auth_set", "decommission")

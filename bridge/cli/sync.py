@@ -139,6 +139,10 @@ def sync(ctx: click.Context, config: str | None, registries: tuple[str, ...], dr
 
     settings = _setup(config, quiet)
     refs = registry_refs(settings, registries)
+    if prune and registries and "{registry}" not in settings.identity_template:
+        # Without {registry} in the identity, devices of the other registries look absent.
+        raise click.UsageError("--prune with --registry would decommission the devices of "
+                               "the other registries; prune over all of them")
     bridge = build_bridge(settings, concurrency=concurrency)
     refs = refs or bridge.registry.list_registries(settings.iot_project or "",
                                                    settings.iot_location)

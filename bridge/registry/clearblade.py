@@ -17,8 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from requests.adapters import HTTPAdapter, Retry
 
 from bridge.config import is_loopback
 from bridge.errors import ApiError, ConfigError

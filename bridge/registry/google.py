@@ -101,6 +101,9 @@ class GoogleRegistry:
                    .modify_cloud_to_device_config(request={"name": name, "binary_data": data},
                                                   retry=self._retry, timeout=self._timeout))
 
+    def close(self) -> None:
+        self._client.transport.close()
+
     def _pager(self, method: Callable[..., Any], request: Any) -> Callable[[], Any]:
         # The pager's attributes are those of the first response, fetched by this call.
         return lambda: method(request=request, retry=self._retry, timeout=self._timeout)
@@ -129,6 +132,12 @@ class GoogleRegistry:
             raise PermanentApiError(f"{operation}: authentication failed",
                                     service=REGISTRY_SERVICE, path=path,
                                     detail=str(exc)[:200]) from None
+        except (AttributeError, TypeError) as exc:
+            # google-api-core cannot read an error body that is JSON but not Google's
+            # (`{"error": "text"}` from a proxy in front of the API) and fails this way.
+            raise TransientApiError(f"{operation}: unreadable error response",
+                                    service=REGISTRY_SERVICE, path=path,
+                                    detail=type(exc).__name__) from None
 
 
 def _device_name(ref: RegistryRef, device_id: str) -> str:

@@ -45,3 +45,9 @@ def test_missing_settings_from_the_environment() -> None:
     result = CliRunner().invoke(cli, ["sync"], env={"MENDER_URL": "", "MENDER_TOKEN": ""})
     assert result.exit_code == 2
     assert result.output.startswith("mender-bridge: error:") and "MENDER_TOKEN" in result.output
+
+
+def test_prune_of_some_registries_only_is_refused(config: Path) -> None:
+    result = CliRunner().invoke(cli, ["sync", "--config", str(config), "--registry", "a",
+                                      "--prune"])
+    assert result.exit_code == 2 and "other registries" in result.output

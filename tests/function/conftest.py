@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +18,11 @@ def world() -> World:
 
 @pytest.fixture
 def logbuf() -> Iterator[LogCapture]:
+    """The bridge's JSON log lines of one test; the logger is left as it was found."""
+    logger = logging.getLogger(logs.LOGGER_NAME)
+    saved = (list(logger.handlers), logger.propagate, logger.level)
     buf = LogCapture()
     logs.configure("DEBUG", stream=buf)
     yield buf
-    logs.configure()
+    logger.handlers[:], logger.propagate = saved[0], saved[1]
+    logger.setLevel(saved[2])

@@ -26,17 +26,13 @@ class Sandbox:
 
     def stop(self) -> None:
         self.server.stop()
-        self.app.extensions["registry_sandbox"].deliverer.close()
-        self.app.extensions["registry_sandbox"].store.close()
+        self.app.extensions["registry_sandbox"].close()
 
 
 StartSandbox = Callable[..., Sandbox]
 
 
-@pytest.fixture
-def start_sandbox(tmp_path: Path) -> Iterator[StartSandbox]:
-    started: list[Sandbox] = []
-
+def _starter(tmp_path: Path, started: list[Sandbox]) -> StartSandbox:
     def start(data_dir: Path | None = None, **options: Any) -> Sandbox:
         faults = Faults()
         options.setdefault("registries", [REGISTRY])
@@ -48,7 +44,13 @@ def start_sandbox(tmp_path: Path) -> Iterator[StartSandbox]:
         started.append(box)
         return box
 
-    yield start
+    return start
+
+
+@pytest.fixture
+def start_sandbox(tmp_path: Path) -> Iterator[StartSandbox]:
+    started: list[Sandbox] = []
+    yield _starter(tmp_path, started)
     for box in started:
         box.stop()
 
@@ -58,8 +60,27 @@ def sandbox(start_sandbox: StartSandbox) -> Sandbox:
     return start_sandbox()
 
 
+@pytest.fixture(scope="module")
+def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One sandbox for a whole module, for tests that only add uniquely named devices (each
+    server stop costs the serving thread's half-second poll)."""
+    started: list[Sandbox] = []
+    yield _starter(tmp_path_factory.mktemp("shared"), started)()
+    for box in started:
+        box.stop()
+
+
 @pytest.fixture
 def iot_client(sandbox: Sandbox) -> Any:
+    return client_for(sandbox)
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_sandbox: Sandbox) -> Any:
+    return client_for(shared_sandbox)
+
+
+def client_for(sandbox: Sandbox) -> Any:
     """The real google-cloud-iot client, REST transport, anonymous, pointed at the sandbox."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -44,9 +44,18 @@ def publish(sandbox: Sandbox, device_id: str, jwt_text: str | None) -> requests.
                          headers=headers, timeout=5)
 
 
+@pytest.fixture(scope="module")
+def sandbox(shared_sandbox: Sandbox) -> Sandbox:
+    """One sandbox and its devices for the module: the tests only read them."""
+    register(shared_sandbox, "dev-rsa", [credential("RSA_PEM")])
+    register(shared_sandbox, "dev-ec", [credential("ES256_X509_PEM")])
+    register(shared_sandbox, "dev-old", [credential("RSA_PEM", expires=PAST),
+                                         credential("ES256_PEM")])
+    register(shared_sandbox, "dev-blocked", [credential("RSA_PEM")], blocked=True)
+    return shared_sandbox
+
+
 def test_a_jwt_signed_by_the_registered_key_is_accepted(sandbox: Sandbox) -> None:
-    register(sandbox, "dev-rsa", [credential("RSA_PEM")])
-    register(sandbox, "dev-ec", [credential("ES256_X509_PEM")])
     assert publish(sandbox, "dev-rsa", token("rsa")).status_code == 200
     assert publish(sandbox, "dev-ec", token("ec")).status_code == 200
     device = requests.get(f"{sandbox.url}/v1/{PARENT}/devices/dev-ec", timeout=5).json()
@@ -63,20 +72,16 @@ def test_a_jwt_signed_by_the_registered_key_is_accepted(sandbox: Sandbox) -> Non
     (lambda: None, "Bearer"),
 ])
 def test_bad_tokens_are_refused(sandbox: Sandbox, jwt_text: Any, reason: str) -> None:
-    register(sandbox, "dev-rsa", [credential("RSA_PEM")])
     answer = publish(sandbox, "dev-rsa", jwt_text())
     assert answer.status_code == 401
     assert reason in answer.json()["error"]["message"]
 
 
 def test_an_expired_credential_no_longer_authenticates(sandbox: Sandbox) -> None:
-    register(sandbox, "dev-old", [credential("RSA_PEM", expires=PAST),
-                                  credential("ES256_PEM")])
     assert publish(sandbox, "dev-old", token("rsa")).status_code == 401
     assert publish(sandbox, "dev-old", token("ec")).status_code == 200
 
 
 def test_a_blocked_device_is_refused(sandbox: Sandbox) -> None:
-    register(sandbox, "dev-blocked", [credential("RSA_PEM")], blocked=True)
     answer = publish(sandbox, "dev-blocked", token("rsa"))
     assert answer.status_code == 403 and "blocked" in answer.json()["error"]["message"]

@@ -126,14 +126,15 @@ def test_patch_then_delete(sandbox: Sandbox, iot_client: Any) -> None:
     ([iot_v1.DeviceCredential(public_key=iot_v1.PublicKeyCredential(key=key_for("RSA_PEM")))],
      "unspecified"),
 ])
-def test_invalid_credentials_are_refused(iot_client: Any, credentials: list[Any],
+def test_invalid_credentials_are_refused(shared_client: Any, credentials: list[Any],
                                          reason: str) -> None:
     with pytest.raises(gexc.BadRequest, match=reason):
-        iot_client.create_device(parent=PARENT, device=iot_v1.Device(id="bad",
+        shared_client.create_device(parent=PARENT, device=iot_v1.Device(id="bad",
                                                                      credentials=credentials))
 
 
-def test_string_enums_accepted_and_duplicate_refused(sandbox: Sandbox) -> None:
+def test_string_enums_accepted_and_duplicate_refused(shared_sandbox: Sandbox) -> None:
+    sandbox = shared_sandbox
     body = {"id": "dev-s", "credentials": [{"publicKey": {"format": "ES256_X509_PEM",
                                                           "key": key_for("ES256_X509_PEM")}}]}
     url = f"{sandbox.url}/v1/{PARENT}/devices"
@@ -155,6 +156,7 @@ def test_registries_and_device_config(sandbox: Sandbox, iot_client: Any) -> None
     registry.set_device_config(REF, "dev-c", b"update-available")
     config = iot_client.get_device(name=f"{PARENT}/devices/dev-c").config
     assert config.version == 2 and config.binary_data == b"update-available"
+    registry.close()
 
 
 def test_errors_are_mapped(sandbox: Sandbox, start_sandbox: Any) -> None:
@@ -183,7 +185,8 @@ def test_a_restart_keeps_devices(start_sandbox: Any, tmp_path: Any) -> None:
 
 
 def test_a_registry_with_certificates_admits_only_certificates_it_signed(
-        iot_client: Any) -> None:
+        shared_client: Any) -> None:
+    iot_client = shared_client
     ca_key = private_key("ec", 9)
     ca_pem = certificate_pem(ca_key, issuer="device")  # self-signed CA named like its subject
     iot_client.create_device_registry(
@@ -199,7 +202,7 @@ def test_a_registry_with_certificates_admits_only_certificates_it_signed(
             public_key=iot_v1.PublicKeyCredential(format=iot_v1.PublicKeyFormat[fmt],
                                                   key=key_text))])
 
-    with pytest.raises(gexc.BadRequest, match="must be an X.509"):
+    with pytest.raises(gexc.BadRequest, match=r"must be an X\.509"):
         iot_client.create_device(parent=parent, device=device(key_for("ES256_PEM"),
                                                               "ES256_PEM"))
     with pytest.raises(gexc.BadRequest, match="not signed by a registry"):

@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import hcl2
 import pytest
 
-from tests.terraform.conftest import MODULE, Evaluator, unquote
+from tests.terraform.conftest import MODULE, REPO, Evaluator, unquote
 
 BASE = {"project_id": "acme-fleet-prod"}
 METHOD = re.compile(r'"(google\.cloud\.iot\.v1\.DeviceManager\.\w+)"')
@@ -110,3 +113,57 @@ def test_terraform_fmt_is_clean() -> None:
         timeout=60, check=False)
     assert result.returncode == 0, result.stdout
     assert Path(MODULE / "versions.tf").is_file()
+
+
+# --- The evaluated filter against the real CreateDevice audit entry ---------------------------
+# A tiny evaluator of the Logging query subset the module writes (clauses joined by AND, each
+# `path="value"` or `path=("a" OR "b")`): enough to see the filter select the real entry.
+
+FIXTURE = REPO.parent / "shared" / "fixtures" / "audit-log" / "create-device.json"
+CLAUSE = re.compile(r'^([\w.]+)=(?:"([^"]*)"|\(((?:"[^"]*"(?: OR )?)+)\))$')
+
+
+def matches(filt: str, entry: Mapping[str, Any]) -> bool:
+    for clause in filt.split(" AND "):
+        parsed = CLAUSE.match(clause.strip())
+        assert parsed, f"clause outside the supported subset: {clause}"
+        path, single, alternatives = parsed.groups()
+        wanted = [single] if single is not None else re.findall(r'"([^"]*)"', alternatives)
+        value: Any = entry
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value not in wanted:
+            return False
+    return True
+
+
+def audit_entry() -> dict[str, Any]:
+    if not FIXTURE.is_file():
+        if os.environ.get("REQUIRE_SHARED"):
+            pytest.fail(f"REQUIRE_SHARED is set but the fixture is missing: {FIXTURE}")
+        pytest.skip("shared/fixtures is not beside the repository")
+    entry: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    return entry
+
+
+def test_the_filter_selects_the_real_create_device_entry_and_nothing_beside_it(
+        evaluator: Evaluator) -> None:
+    entry = audit_entry()
+    project = entry["resource"]["labels"]["project_id"]
+    filt = evaluator.outputs({**BASE, "iot_project": project})["sink_filter"]
+    assert matches(filt, entry)
+    # Entries derived from the real one (no captured sample of them exists): the other two
+    # device methods are selected; a registry method, another log, another project are not.
+    for method, selected in (("UpdateDevice", True), ("DeleteDevice", True),
+                             ("CreateDeviceRegistry", False), ("GetDevice", False)):
+        derived = copy.deepcopy(entry)
+        derived["protoPayload"]["methodName"] = f"google.cloud.iot.v1.DeviceManager.{method}"
+        assert matches(filt, derived) is selected, method
+    data_access = copy.deepcopy(entry)
+    data_access["logName"] = entry["logName"].replace("%2Factivity", "%2Fdata_access")
+    assert not matches(filt, data_access)
+    registry = copy.deepcopy(entry)
+    registry["resource"]["type"] = "cloudiot_device_registry"
+    assert not matches(filt, registry)
+    other = evaluator.outputs({**BASE, "iot_project": "someone-else"})["sink_filter"]
+    assert not matches(other, entry)

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.terraform.conftest import Config, block, blocks
+from tests.terraform.conftest import MODULE, Config, block, blocks
 
 DEVICE_METHODS = {
     "google.cloud.iot.v1.DeviceManager.CreateDevice",
@@ -243,3 +243,14 @@ def test_every_resource_names_its_project(tf: Config) -> None:
         if address.split(".")[0] in exempt:
             continue
         assert "project" in body, f"{address} has no project"
+
+
+def test_the_readme_and_the_example_cover_every_input(tf: Config) -> None:
+    readme = (MODULE / "README.md").read_text(encoding="utf-8")
+    example = (MODULE / "examples" / "terraform.tfvars.example").read_text(encoding="utf-8")
+    for name in tf.variables:
+        assert f"| `{name}` |" in readme, f"README lacks input {name}"
+        assert re.search(rf"^{name}\s+=", example, re.M), f"the example lacks {name}"
+    for name in tf.outputs:
+        assert f"| `{name}` |" in readme, f"README lacks output {name}"
+    assert "gcloud secrets versions add" in readme

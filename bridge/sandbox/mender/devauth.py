@@ -11,7 +11,7 @@ from typing import Any
 from bridge.sandbox.mender import canonical
 from bridge.sandbox.mender.crypto import KeyDecodeError, normalize_pubkey, verify_signature
 from bridge.sandbox.mender.store import Store, Tx, device_json, now_ts
-from bridge.sandbox.mender.web import ApiError
+from bridge.sandbox.mender.web import ApiError, offset
 
 STATUSES = ("pending", "accepted", "rejected", "preauthorized", "noauth")
 UNAUTHORIZED = "dev auth: unauthorized"
@@ -213,7 +213,7 @@ def list_devices(store: Store, statuses: list[str], ids: list[str], page: int,
     sql = "SELECT * FROM devices" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
     sql += " ORDER BY status, id LIMIT ? OFFSET ?"
     with store.read() as tx:
-        rows = tx.all(sql, *args, per_page + 1, (page - 1) * per_page)
+        rows = tx.all(sql, *args, per_page + 1, offset(page, per_page))
         devices = [device_json(tx, row) for row in rows[:per_page]]
     return devices, len(rows) > per_page
 

@@ -13,6 +13,7 @@ from bridge.sandbox.mender.web import (
     ApiError,
     empty_response,
     link_header,
+    offset,
     paging,
     raw_body,
     require_json,
@@ -148,7 +149,7 @@ def search() -> Response:
     with state().store.read() as tx:
         total_row = tx.one(f"SELECT COUNT(*) FROM devices d WHERE {clause}", *args)  # noqa: S608
         rows = tx.all(f"SELECT * FROM devices d WHERE {clause} ORDER BY d.id "  # noqa: S608
-                      "LIMIT ? OFFSET ?", *args, per_page, (page - 1) * per_page)
+                      "LIMIT ? OFFSET ?", *args, per_page, offset(page, per_page))
     total = int(total_row[0]) if total_row else 0
     result = []
     for row in rows:

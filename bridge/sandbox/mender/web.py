@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 REQUEST_SIZE_LIMIT = 1024 * 1024  # request_size_limit default of deviceauth and useradm
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 20, 500
+_INT64_MAX = 2**63 - 1
 
 
 class ApiError(Exception):
@@ -101,6 +102,8 @@ def paging(args: Any = None) -> tuple[int, int]:
             page = int(page_text)
         except ValueError:
             raise ApiError(400, f'invalid page query: "{page_text}"') from None
+        if page > _INT64_MAX:  # strconv.ParseInt range error
+            raise ApiError(400, f'invalid page query: "{page_text}"')
         if page < 1:
             raise ApiError(400, "invalid page query: value must be a non-zero positive integer")
     if per_page_text is not None:
@@ -114,6 +117,11 @@ def paging(args: Any = None) -> tuple[int, int]:
         if per_page > PER_PAGE_MAX:
             raise ApiError(400, f'parameter "per_page" above limit (max: {PER_PAGE_MAX})')
     return page, per_page
+
+
+def offset(page: int, per_page: int) -> int:
+    """Rows to skip, kept within SQLite's 64-bit integers (past the end anyway)."""
+    return min((page - 1) * per_page, _INT64_MAX)
 
 
 def link_header(page: int, per_page: int, has_next: bool) -> str:

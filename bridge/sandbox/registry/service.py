@@ -46,6 +46,11 @@ class Service:
         self.store = store
         self.deliverer = deliverer
 
+    def close(self) -> None:
+        """Stop the delivery thread, then close the database."""
+        self.deliverer.close()
+        self.store.close()
+
     # registries
     def create_registry(self, project: str, location: str, body: dict[str, Any]
                         ) -> dict[str, Any]:
@@ -186,7 +191,10 @@ class Service:
         if len(data) > 64 * 1024:
             raise bad("The configuration must be at most 64 KB")
         current = int(device.get("config", {}).get("version", "0"))
-        wanted = int(str(body.get("versionToUpdate") or 0))
+        try:
+            wanted = int(str(body.get("versionToUpdate") or 0))
+        except ValueError:
+            raise bad("Invalid value at 'versionToUpdate'") from None
         if wanted and wanted != current:
             raise ApiFailure(412, f"The config version is {current}, not {wanted}.")
         device["config"] = {"version": str(current + 1), "cloudUpdateTime": res.now_rfc3339(),
