@@ -11,7 +11,7 @@ resource "google_storage_bucket" "source" {
   force_destroy               = false
 
   # Each archive is an object of its own (named by its hash); a replaced one stays 90 days as
-  # a noncurrent version, for inspection or a rollback without rebuilding.
+  # a noncurrent version, so what ran before can still be inspected.
   versioning {
     enabled = true
   }

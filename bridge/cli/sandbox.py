@@ -38,12 +38,15 @@ def sandbox(data_dir: Path, host: str, mender_port: int, registry_port: int, no_
 
     box = Sandbox(data_dir, host=host, mender_port=mender_port, registry_port=registry_port,
                   tls=not no_tls, mender_faults=faults(), registry_faults=faults())
-    with box:
-        _explain(box)
-        try:
+    try:
+        with box:
+            _explain(box)
             threading.Event().wait()
-        except KeyboardInterrupt:
-            click.echo("\nstopping the sandbox", err=True)
+    except OSError as exc:  # typically a port already in use
+        raise click.ClickException(f"cannot start the sandbox: {exc}") from None
+    except KeyboardInterrupt:
+        # Caught around the whole `with`: Ctrl-C right after start still stops cleanly.
+        click.echo("\nsandbox stopped", err=True)
 
 
 def _explain(box: Sandbox) -> None:

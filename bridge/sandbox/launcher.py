@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from bridge.sandbox.faults import Faults
+from bridge.sandbox.faults import BYPASS, Faults
 from bridge.sandbox.mender import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from bridge.sandbox.mender import create_app as create_mender_app
 from bridge.sandbox.mender.crypto import ensure_tls_certificate
@@ -33,6 +33,8 @@ PAT_LIFETIME = 31536000  # the longest useradm allows
 
 
 class Sandbox:
+    """Both stand-ins in this process; a context manager (`with Sandbox(dir) as box: ...`)."""
+
     def __init__(self, data_dir: Path, *, host: str = "127.0.0.1", mender_port: int = 0,
                  registry_port: int = 0, tls: bool = True, audit_endpoints: Sequence[str] = (),
                  mender_faults: Faults | None = None, registry_faults: Faults | None = None,
@@ -66,6 +68,14 @@ class Sandbox:
         return SecretValue(self._token)
 
     def start(self) -> Sandbox:
+        """Serve both stand-ins, ensure the admin PAT, write bridge.toml; stop all on failure."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Sandbox:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.mender_app = create_mender_app(
             self.data_dir, admin_email=self.admin_email, admin_password=self.admin_password,
@@ -93,6 +103,7 @@ class Sandbox:
         """Reuse the PAT saved in data_dir if the stand-in still accepts it, else make one."""
         assert self.mender_app is not None
         client = self.mender_app.test_client()
+        client.environ_base[BYPASS] = "1"  # the sandbox's own set-up ignores injected faults
         saved = self.data_dir / "sandbox-token"
         if saved.exists():
             token = saved.read_text(encoding="utf-8").strip()
@@ -102,6 +113,8 @@ class Sandbox:
                 return token
         login = client.post("/api/management/v1/useradm/auth/login",
                             auth=(self.admin_email, self.admin_password))
+        if login.status_code != 200:
+            raise RuntimeError(f"cannot log in to the Mender stand-in: {login.status_code}")
         headers = {"Authorization": f"Bearer {login.get_data(as_text=True)}"}
         listed = client.get("/api/management/v1/useradm/settings/tokens", headers=headers)
         for item in listed.get_json() or []:

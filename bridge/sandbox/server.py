@@ -77,8 +77,8 @@ class _KeepAliveHandler(_QuietHandler):
             finally:
                 if hasattr(result, "close"):
                     result.close()
-            if int(length_text) - stream._pos > _MAX_DRAIN:
-                self.close_connection = True
+            if int(length_text) > _MAX_DRAIN:
+                self.close_connection = True  # not worth reading to its end
             else:
                 stream.exhaust()
             self._send(started[0], started[1], b"".join(body))
@@ -94,17 +94,20 @@ class _KeepAliveHandler(_QuietHandler):
         code_text, _, message = status.partition(" ")
         code = int(code_text)
         self.send_response(code, message)
+        head = self.command == "HEAD"  # keeps the app's Content-Length of the GET body
         for key, value in headers:
-            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+            lowered = key.lower()
+            if lowered not in ("content-length", "connection", "transfer-encoding") \
+                    or (head and lowered == "content-length"):
                 self.send_header(key, value)
-        if code not in _NO_BODY and code >= 200:
+        if code not in _NO_BODY and code >= 200 and not head:
             self.send_header("Content-Length", str(len(data)))
         client_wants_close = self.headers.get("Connection", "").lower() == "close"
         if self.close_connection or client_wants_close or self.request_version != "HTTP/1.1":
             self.send_header("Connection", "close")  # also sets self.close_connection
         # Headers and body in one write (one segment for a small answer).
         self._headers_buffer.append(b"\r\n")
-        if self.command != "HEAD" and code not in _NO_BODY:
+        if not head and code not in _NO_BODY:
             self._headers_buffer.append(data)
         self.flush_headers()
 

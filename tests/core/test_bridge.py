@@ -270,3 +270,31 @@ def test_throttling_halves_concurrency(registry: FakeRegistry) -> None:
     assert not report.failed and report.stats["lowest_concurrency"] < 16
     assert mender.on_throttle == seen.append  # restored after the run
     assert len(mender.devices) == 40
+
+
+def test_deleted_device_that_cannot_be_identified_is_reported(registry: FakeRegistry,
+                                                             mender: FakeMender) -> None:
+    from bridge.identity import IdentityTemplate
+
+    bridge = bridge_of(registry, mender,
+                       template=IdentityTemplate.parse("id={device.id},site={metadata[site]}"))
+    report = bridge.handle_change(Change("delete", REF, "dev1", "42"))
+    assert report.outcomes[0].status == "skipped" and "--prune" in report.outcomes[0].detail
+    assert mender.total_calls == 0
+    only_num = bridge_of(registry, mender).handle_deleted(REF, None, "42")
+    assert only_num.outcomes[0].status == "skipped" and mender.total_calls == 0
+
+
+def test_blocked_device_is_rejected_on_request(registry: FakeRegistry,
+                                               mender: FakeMender) -> None:
+    registry.create(REF, "dev1", (credential("ec"),))
+    bridge_of(registry, mender).sync_device(REF, "dev1")
+    mender.device_auth(ID, mender_pem("ec"))
+    registry.update(REF, "dev1", blocked=True)
+    ignored = bridge_of(registry, mender).handle_change(
+        Change("update", REF, "dev1", update_mask=("blocked",)))
+    assert ignored.outcomes[0].detail == "blocked in the registry"
+    assert keys_of(mender) == {mender_pem("ec"): "accepted"}
+    bridge_of(registry, mender, on_blocked="reject").sync_device(REF, "dev1")
+    assert keys_of(mender) == {mender_pem("ec"): "rejected"}
+    assert mender.device_auth(ID, mender_pem("ec")) is False

@@ -166,3 +166,20 @@ def test_backfill_under_faults_converges_without_duplicates(tmp_path: Path) -> N
         identities = [d["identity_data"]["google_iot_id"] for d in devices]
         assert len(identities) == len(set(identities)) == 60
         assert mender_keys(running) == expected
+
+
+def test_backfill_lowers_its_concurrency_on_429(tmp_path: Path) -> None:
+    from bridge.config import Settings
+    from bridge.factory import build_bridge
+    from bridge.model import RegistryRef
+
+    with Sandbox(tmp_path / "throttled", tls=False) as running:
+        for i in range(40):
+            requests.post(running.registry_url + PATH, timeout=10, json=registry_body(
+                f"busy-{i}", (credential("ec", i % 3),), False)).raise_for_status()
+        running.mender_faults.update({"rate_429": 0.25, "retry_after": 0, "seed": 5})
+        bridge = build_bridge(Settings.from_toml(running.config_path, {}), concurrency=8)
+        report = bridge.backfill([RegistryRef("sandbox-project", "us-central1",
+                                              "sandbox-registry")])
+        assert not report.failed and report.summary()["done"] == 40
+        assert report.stats["lowest_concurrency"] < 8

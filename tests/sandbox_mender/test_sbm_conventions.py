@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -79,3 +80,31 @@ def test_equal_identities_in_other_spellings_conflict(mender: Mender) -> None:
     response = mender.call("POST", f"{DEVAUTH}/devices", data=spelled,
                            headers={"Content-Type": "application/json"})
     assert response.status_code == 409
+
+
+def test_concurrent_preauthorizations_of_one_identity_make_one_device(fresh: Mender) -> None:
+    identities = [unique_identity() for _ in range(4)]
+    pems = [public_pem(new_key()) for _ in range(4)]
+
+    def attempt(index: int) -> int:
+        with requests.Session() as session:
+            response = session.post(
+                fresh.url + f"{DEVAUTH}/devices", timeout=30,
+                headers={"Authorization": f"Bearer {fresh.token}"},
+                json={"identity_data": identities[index % 4], "pubkey": pems[index % 4]})
+            return response.status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(attempt, range(48)))
+    assert sorted(set(codes)) == [201, 409]
+    assert codes.count(201) == 4
+    assert fresh.call("GET", f"{DEVAUTH}/devices/count").json() == {"count": 4}
+
+
+def test_dropped_connections_can_be_injected(fresh: Mender) -> None:
+    fresh.faults.update({"drop_rate": 1.0})
+    with pytest.raises(requests.ConnectionError):
+        requests.get(fresh.url + f"{DEVAUTH}/devices", timeout=10,
+                     headers={"Authorization": f"Bearer {fresh.token}"})
+    fresh.faults.update({"drop_rate": 0.0})
+    assert fresh.call("GET", f"{DEVAUTH}/devices").status_code == 200

@@ -231,3 +231,15 @@ def test_device_limit(tmp_path: Any) -> None:
         assert denied.status_code == 401 and denied.json()["error"] == "unauthorized"
     finally:
         limited.stop()
+
+
+def test_device_limit_can_be_changed_at_run_time(fresh: Mender) -> None:
+    admin = fresh.url + "/_sandbox/max_devices"
+    assert requests.post(admin, json={"max_devices": 0}, timeout=10).json() == {
+        "max_devices": 0}
+    device_id, aid, _, _ = _pending(fresh)
+    assert fresh.set_status(device_id, aid, "accepted").status_code == 422
+    assert requests.post(admin, json={"max_devices": "x"}, timeout=10).status_code == 400
+    requests.post(admin, json={"max_devices": -1}, timeout=10)
+    assert fresh.call("GET", f"{DEVAUTH}/limits/max_devices").json() == {"limit": -1}
+    assert fresh.set_status(device_id, aid, "accepted").status_code == 204

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.terraform.conftest import MODULE, Config, block, blocks
+from tests.terraform.conftest import MODULE, REPO, Config, block, blocks
 
 DEVICE_METHODS = {
     "google.cloud.iot.v1.DeviceManager.CreateDevice",
@@ -254,3 +254,31 @@ def test_the_readme_and_the_example_cover_every_input(tf: Config) -> None:
     for name in tf.outputs:
         assert f"| `{name}` |" in readme, f"README lacks output {name}"
     assert "gcloud secrets versions add" in readme
+
+
+def test_entry_points_and_settings_match_the_function_code(tf: Config) -> None:
+    """The names Terraform passes (entry points, environment and secret variables) exist on
+    the Python side, with the signature each trigger needs."""
+    import ast
+    from dataclasses import fields
+
+    from bridge.config import Settings
+
+    tree = ast.parse((REPO / "functions" / "main.py").read_text(encoding="utf-8"))
+    decorated = {node.name: {ast.unparse(d) for d in node.decorator_list}
+                 for node in tree.body if isinstance(node, ast.FunctionDef)}
+    http = "functions_framework.http"
+    assert http in decorated["on_push"]  # the push subscription posts plain HTTP
+    assert http in decorated["reconcile"]  # Cloud Scheduler too
+    assert http in decorated["provision"]
+    assert "functions_framework.cloud_event" in decorated["on_device_event"]  # Eventarc
+    entries = {block(function(tf, n), "build_config")["entry_point"] for n in FUNCTIONS}
+    assert entries == {'${local.push_delivery ? "on_push" : "on_device_event"}', "reconcile",
+                       "provision"}
+
+    settings = {f.name.upper() for f in fields(Settings)}
+    env_keys = set(re.findall(r"\b([A-Z_]+) = ", tf.locals["environment"]))
+    assert env_keys <= settings
+    for name in FUNCTIONS:
+        config = block(function(tf, name), "service_config")
+        assert {s["key"] for s in blocks(config, "secret_environment_variables")} <= settings

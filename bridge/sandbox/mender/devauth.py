@@ -30,7 +30,7 @@ def _limit_reached(tx: Tx, max_devices: int) -> bool:
 
 def preauthorize(store: Store, identity: dict[str, Any], pubkey: str,
                  force: bool) -> tuple[str, dict[str, Any] | None]:
-    """('created', None) with the Location id, or ('conflict', device) for a known identity."""
+    """(id for Location, None) → 201; ("", device) → 409 for a known identity without force."""
     text = canonical.dumps(identity)
     id_hash = canonical.identity_hash(identity)
     new_id = str(uuid.uuid4())

@@ -1,0 +1,89 @@
+"""The launcher (`Sandbox`) and `mender-bridge sandbox`: both stand-ins, a ready bridge config."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import requests
+
+from bridge.config import Settings
+from bridge.sandbox.faults import Faults
+from bridge.sandbox.launcher import Sandbox
+
+pytestmark = pytest.mark.e2e
+DEVICES = "/api/management/v2/devauth/devices"
+
+
+def test_sandbox_serves_both_and_writes_a_config_the_bridge_reads(tmp_path: Path) -> None:
+    with Sandbox(tmp_path, tls=True) as box:
+        settings = Settings.from_toml(box.config_path, {})
+        assert settings.mender_url == box.mender_url and box.mender_url.startswith("https://")
+        assert settings.mender_token is not None
+        assert settings.mender_token.reveal() == box.token.reveal()
+        assert settings.mender_ca_bundle == str(box.ca_cert)
+        assert settings.iot_endpoint == box.registry_url
+        assert settings.iot_credentials == "anonymous" and settings.iot_registries
+        assert "***" in repr(box.token) and box.token.reveal() not in repr(box.token)
+        assert oct(box.config_path.stat().st_mode & 0o777) == "0o600"
+        listed = requests.get(box.mender_url + DEVICES, verify=str(box.ca_cert), timeout=10,
+                              headers={"Authorization": f"Bearer {box.token.reveal()}"})
+        assert listed.status_code == 200
+        registry = settings.iot_registries[0]
+        path = (f"/v1/projects/{settings.iot_project}/locations/{settings.iot_location}"
+                f"/registries/{registry}")
+        assert requests.get(box.registry_url + path, timeout=10).status_code == 200
+
+
+def test_a_restart_keeps_the_token_and_the_certificate(tmp_path: Path) -> None:
+    with Sandbox(tmp_path) as first:
+        token, cert = first.token.reveal(), first.ca_cert
+        assert cert is not None
+        cert_bytes = cert.read_bytes()
+    with Sandbox(tmp_path) as second:
+        assert second.token.reveal() == token
+        assert second.ca_cert is not None and second.ca_cert.read_bytes() == cert_bytes
+
+
+def test_plain_http_and_faults_set_at_start(tmp_path: Path) -> None:
+    faults = Faults(error_rate=1.0, error_statuses=(503,))
+    with Sandbox(tmp_path, tls=False, mender_faults=faults) as box:
+        assert box.mender_url.startswith("http://127.0.0.1:") and box.ca_cert is None
+        assert "mender_ca_bundle" not in tomllib.loads(box.config_path.read_text())
+        response = requests.get(box.mender_url + DEVICES, timeout=10,
+                                headers={"Authorization": f"Bearer {box.token.reveal()}"})
+        assert response.status_code == 503
+        box.mender_faults.update({"error_rate": 0.0})
+        assert requests.get(box.mender_url + DEVICES, timeout=10, headers={
+            "Authorization": f"Bearer {box.token.reveal()}"}).status_code == 200
+
+
+def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "bridge", "sandbox", "--data", str(data),
+               "--mender-port", "0", "--registry-port", "0", "--latency-ms", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        output = "".join(lines)
+        token = (data / "sandbox-token").read_text().strip()
+        assert "Mender stand-in:    https://localhost:" in output
+        assert f"access token (PAT): {token}" in output
+        assert "mender-cli --server https://localhost:" in output and "devices list" in output
+        assert (data / "bridge.toml").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "sandbox stopped" in err
