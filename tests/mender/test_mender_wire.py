@@ -135,3 +135,17 @@ def test_plain_http_is_refused_except_to_loopback(url: str) -> None:
 def test_loopback_http_and_https_are_accepted(url: str) -> None:
     with MenderClient(url, token=TOKEN) as c:
         assert c.base_url == url.rstrip("/")
+
+
+def test_ca_bundle_from_the_environment_is_read_once_at_construction(
+        scripted: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests' own variable keeps working although the client does not re-read the
+    # environment on each request (it is read once, when the client is built).
+    context, ca = self_signed(tmp_path)
+    server = scripted([DEVICE_OK, DEVICE_OK], tls=context)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
+    with _client(server.url) as c:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")
+        assert c.get_device("d1").id == "d1"
+        assert c.get_device("d1").id == "d1"
+    assert len(server.requests) == 2
