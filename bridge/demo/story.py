@@ -82,7 +82,8 @@ class Story:
         early = self.one(EARLY)
         n.chapter(f"3. {early.id} contacted Mender before it was registered")
         n.check(not w.authenticate(early.device), "Mender answered 401: not admitted yet")
-        self.expect_mender([early], AuthStatus.PENDING, "device waits as pending in Mender")
+        self.expect_mender([early], AuthStatus.PENDING, "device waits as pending in Mender "
+                           "(an auth set with its key)")
         w.register(early)
         w.drain()
         self.expect_mender([early], AuthStatus.ACCEPTED, "pending device accepted by the bridge "
@@ -97,7 +98,8 @@ class Story:
         results = [(self.world.authenticate(d.device), self.world.publish(d.device))
                    for d in self.n.progress(devices, "devices at work", len(devices))]
         good = sum(1 for ota, telemetry in results if ota and telemetry)
-        self.n.check(good == len(devices), f"{good}/{len(devices)} devices {what}")
+        noun = "device" if len(devices) == 1 else "devices"
+        self.n.check(good == len(devices), f"{good}/{len(devices)} {noun} {what}")
 
     def changes(self) -> None:
         w, n, d = self.world, self.n, self.one(ROTATED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,34 @@ def test_demo_reports_failure_when_mender_does_not_follow_the_registry(tmp_path:
     assert any("blocked device rejected" in f for f in narrator.failures), narrator.failures
     assert any("first sync changed exactly" in f for f in narrator.failures)
     assert {r.device for r in rows} >= {"demo-001", "demo-blocked", "legacy-001"}
+
+
+def test_demo_keep_leaves_a_working_sandbox_and_its_instructions(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "demo", "--devices", "1", "--keep", "--data",
+         str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert demo.stdout is not None
+        lines: list[str] = []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        text = "".join(lines)
+        assert "all checks passed" in text, text
+        sync_line = next(line.strip() for line in lines
+                         if line.strip().startswith("mender-bridge sync --config"))
+        config = sync_line.split("--config ")[1].split()[0]
+        assert Path(config).is_file()
+        # The printed sync command works against the kept sandbox, and finds it in sync.
+        resync = subprocess.run([sys.executable, "-m", "bridge", "sync", "--config", config,
+                                 "--json"], capture_output=True, text=True, timeout=60,
+                                env=env, check=False)
+        assert resync.returncode == 0, resync.stderr
+        assert '"done": 0' in resync.stdout and '"failed": 0' in resync.stdout
+    finally:
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=30)
+    assert demo.returncode == 0, out
+    assert "stopping" in out
