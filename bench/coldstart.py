@@ -31,13 +31,14 @@ print(json.dumps({"ms": elapsed, "heavy": heavy}))
 """
 
 
-def measure_once(python: str = sys.executable) -> dict[str, object]:
-    """One fresh interpreter importing functions/main.py; no configuration in its environment."""
+def measure_once(python: str = sys.executable) -> tuple[float, list[str]]:
+    """One fresh interpreter importing functions/main.py, with no configuration in its
+    environment: the milliseconds it took and the heavy modules it loaded."""
     env = {"PATH": "/usr/bin:/bin"}
     out = subprocess.run([python, "-c", _PROBE, str(MAIN), *HEAVY], env=env, check=True,
                          capture_output=True, text=True, timeout=60)
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(result["ms"]), [str(m) for m in result["heavy"]]
 
 
 def main() -> None:
@@ -45,10 +46,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--runs", type=int, default=7, help="measured imports (default 7)")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     measure_once()  # warm the OS file cache and write .pyc files, as a deployed image has them
     runs = [measure_once() for _ in range(args.runs)]
-    times = [float(r["ms"]) for r in runs]  # type: ignore[arg-type]
-    heavy = sorted({m for r in runs for m in r["heavy"]})  # type: ignore[attr-defined]
+    times = [ms for ms, _ in runs]
+    heavy = sorted({m for _, loaded in runs for m in loaded})
     median = statistics.median(times)
     result = {
         "benchmark": "coldstart",
