@@ -22,7 +22,8 @@ from bridge.model import Secret
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting, its default, and (in `help`) what it means: the README table mirrors this."""
+    """Every setting with its default; README.md documents each one in its settings table
+    (tests/test_docs.py checks that the names and defaults match)."""
 
     mender_url: str = "https://hosted.mender.io"
     mender_token: Secret | None = None
@@ -144,6 +145,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def check_url(name: str, url: str) -> None:
+    """Raise ConfigError unless `url` is https (or http to loopback) with no credentials in it;
+    the adapters check URLs given to them directly, not through Settings, the same way."""
+    problems = _url_problems(name, url)
+    if problems:
+        raise ConfigError(problems)
 
 
 def _url_problems(name: str, url: str) -> list[str]:

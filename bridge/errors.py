@@ -68,7 +68,7 @@ class ApiError(BridgeError):
         self.retry_after = retry_after
         parts = [f"{service}: {message}"]
         if method or path:
-            parts.append(f"({method} {path}".rstrip() + ")")
+            parts.append("(" + " ".join(p for p in (method, path) if p) + ")")
         if status is not None:
             parts.append(f"status {status}")
         if detail:

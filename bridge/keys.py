@@ -114,8 +114,7 @@ def _load(kind: str, der: bytes, now: datetime | None) -> tuple[PublicKeyTypes, 
         block = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (
             label, base64.encodebytes(der), label)
         key = serialization.load_pem_public_key(block)
-        spki = key.public_bytes(serialization.Encoding.DER, _SPKI)
-        if kind == "RSA PUBLIC KEY" and spki == der:
+        if kind == "RSA PUBLIC KEY" and key.public_bytes(serialization.Encoding.DER, _SPKI) == der:
             # cryptography also takes PKIX under this label; Go's PKCS#1 parser does not.
             raise InvalidKeyError("cannot parse the RSA PUBLIC KEY (DER): it holds a PKIX key, "
                                   "whose PEM label is PUBLIC KEY")

@@ -206,5 +206,7 @@ def _absent(mender: MenderDevice, policy: Policy, prune: bool) -> list[Action]:
     actions = [_nothing(label, Reason.REVIEW, "pending auth set whose key matches no registry "
                         "credential", mender_id=mender.id, auth_id=aset.id)
                for aset in mender.auth_sets or () if aset.status is AuthStatus.PENDING]
-    detail = "not in the registry" + ("" if prune else " (decommissioned with --prune)")
+    # Reached with on_delete=decommission only without --prune.
+    hint = "; --prune would decommission it" if policy.on_delete == "decommission" else ""
+    detail = "not in the registry" + hint
     return [*actions, _nothing(label, Reason.NOT_IN_REGISTRY, detail, mender_id=mender.id)]

@@ -23,7 +23,9 @@ from bridge import logs, webhook
 from bridge.errors import ConfigError, TransientApiError
 from bridge.runtime import Runtime
 
-logs.configure(os.environ.get("LOG_LEVEL") or "INFO")
+# LOG_LEVEL is applied with the other settings at the first event: a bad value is then one
+# configuration error line, not a traceback that keeps the instance from starting.
+logs.configure()
 RUNTIME = Runtime.from_env(os.environ)
 
 

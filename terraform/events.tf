@@ -104,6 +104,14 @@ resource "google_pubsub_subscription" "events_push" {
     ttl = ""
   }
 
+  lifecycle {
+    # Variables cannot see each other in validations before Terraform 1.9.
+    precondition {
+      condition     = var.retry_minimum_backoff_seconds <= var.retry_maximum_backoff_seconds
+      error_message = "retry_minimum_backoff_seconds must not exceed retry_maximum_backoff_seconds."
+    }
+  }
+
   depends_on = [
     google_pubsub_topic_iam_member.pubsub_dead_letters,
     google_cloud_run_v2_service_iam_member.invoker_events,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from bridge import keys as keylib
-from bridge.model import CredentialFormat
+from bridge.model import CredentialFormat, KeyType
 
 FORMATS = [f.value for f in CredentialFormat]
 
@@ -24,6 +24,7 @@ def keys() -> None:
 @keys.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
+              metavar="[" + "|".join(FORMATS) + "]",
               help="Registry format label the credential is registered with; checked "
                    "against the content.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -38,13 +39,13 @@ def inspect(file: str, fmt: str | None, as_json: bool) -> None:
     if as_json:
         out: dict[str, object] = {"pubkey": key.pem, "type": key.type.value,
                                   "fingerprint": key.fingerprint}
-        if key.type.value == "rsa":
+        if key.type is KeyType.RSA:
             out["bits"] = key.bits
         else:
             out["curve"] = key.curve
         click.echo(json.dumps(out, indent=2))
         return
-    size = f"{key.bits} bits" if key.type.value == "rsa" else key.curve
+    size = f"{key.bits} bits" if key.type is KeyType.RSA else key.curve
     click.echo(f"type:        {key.type.value} ({size})")
     click.echo(f"fingerprint: sha256:{key.fingerprint}")
     click.echo(key.pem, nl=False)
@@ -94,7 +95,8 @@ def generate(kind: str, out_dir: str, device_id: str | None, force: bool) -> Non
 @click.option("--ttl", type=click.IntRange(1, 86400), default=3600, show_default=True,
               help="Lifetime in seconds (Cloud IoT allows at most 24 h).")
 @click.option("--algorithm", type=click.Choice(["auto", "RS256", "ES256"], case_sensitive=False),
-              default="auto", show_default=True)
+              default="auto", show_default=True,
+              help="Signing algorithm; auto: ES256 for an EC P-256 key, RS256 for RSA.")
 def jwt(key_file: str, project: str, ttl: int, algorithm: str) -> None:
     """Print a device JWT for the Cloud IoT MQTT/HTTP bridges, signed with the device key."""
     from bridge import devicekeys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import threading
 from pathlib import Path
@@ -28,13 +29,22 @@ from bridge.sandbox.launcher import Sandbox
               help="Delay every request of both stand-ins by this many milliseconds.")
 @click.option("--error-rate", type=click.FloatRange(0, 1), default=0.0,
               help="Fraction of requests answered with 500/503 (both stand-ins).")
+@click.option("--rate-429", type=click.FloatRange(0, 1), default=0.0,
+              help="Fraction of requests answered 429 with Retry-After: 1 (both stand-ins).")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Fraction of connections closed without an answer (both stand-ins).")
 def sandbox(data_dir: Path, host: str, mender_port: int, registry_port: int, no_tls: bool,
-            latency_ms: float, error_rate: float) -> None:
+            latency_ms: float, error_rate: float, rate_429: float, drop_rate: float) -> None:
     """Start local stand-ins of Mender and of the Cloud IoT registry, write DIR/bridge.toml
     for them, and serve until Ctrl-C. Faults can be changed at run time with
     `POST /_sandbox/faults` on either server."""
+    if no_tls and not _is_loopback(host):
+        raise click.BadParameter(f"plain HTTP is for loopback only, not {host}: drop --no-tls "
+                                 "or bind 127.0.0.1", param_hint="--host")
+
     def faults() -> Faults:
-        return Faults(latency_ms=latency_ms, error_rate=error_rate)
+        return Faults(latency_ms=latency_ms, error_rate=error_rate, rate_429=rate_429,
+                      drop_rate=drop_rate)
 
     box = Sandbox(data_dir, host=host, mender_port=mender_port, registry_port=registry_port,
                   tls=not no_tls, mender_faults=faults(), registry_faults=faults())
@@ -47,6 +57,15 @@ def sandbox(data_dir: Path, host: str, mender_port: int, registry_port: int, no_
     except KeyboardInterrupt:
         # Caught around the whole `with`: Ctrl-C right after start still stops cleanly.
         click.echo("\nsandbox stopped", err=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _explain(box: Sandbox) -> None:

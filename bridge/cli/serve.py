@@ -30,7 +30,7 @@ class _LoggingHandler(WSGIRequestHandler):
 
     def log(self, type: str, message: str, *args: Any) -> None:
         level = logging.ERROR if type == "error" else logging.INFO
-        logs.emit(logs.get_logger("serve"), level, logs.scrub(message % args if args else message))
+        logs.emit(logs.get_logger("serve"), level, message % args if args else message)
 
 
 @click.command()
@@ -49,7 +49,7 @@ def serve(config_file: str | None, host: str, port: int) -> None:
     from bridge.runtime import Runtime
     from bridge.webhook import create_app
 
-    logs.configure(os.environ.get("LOG_LEVEL") or "INFO", stream=sys.stderr)
+    logs.configure(stream=sys.stderr)  # the runtime applies LOG_LEVEL once it is validated
     runtime = (Runtime.from_file(config_file, os.environ) if config_file
                else Runtime.from_env(os.environ))
     settings = runtime.settings()

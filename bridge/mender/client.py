@@ -31,7 +31,10 @@ INVENTORY_SEARCH = "/api/management/v2/inventory/filters/search"
 PER_PAGE = 500  # the server's maximum (facts §4)
 FIND_PER_PAGE = 20
 SETTABLE = frozenset({AuthStatus.ACCEPTED, AuthStatus.REJECTED, AuthStatus.PENDING})
-# Only to put a key in Mender's normal form; what may be sent is the core's key policy.
+# Only to put a key in Mender's normal form; what may be sent is the core's key policy. The core
+# passes normalized keys already; normalizing again (~20-50 µs, under 2% of the 3 ms CPU budget
+# per device) keeps the port safe for any caller: Mender refuses a PKCS#1 `RSA PUBLIC KEY` with
+# 400, and a key it cannot parse is refused here as InvalidKeyError before any request.
 _ANY_KEY = KeyPolicy(min_rsa_bits=1024)
 
 

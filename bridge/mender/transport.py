@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -17,7 +16,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from bridge.config import is_loopback
+from bridge.config import check_url
 from bridge.errors import (
     ApiError,
     ConfigError,
@@ -85,15 +84,6 @@ class MenderRetry(Retry):
         return min(super().parse_retry_after(retry_after), self.max_retry_after)
 
 
-def check_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"Mender URL must be an https:// URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError("Mender URL: plain http:// is refused except to loopback; use https://")
-    return url.rstrip("/")
-
-
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     if value is None:
@@ -145,7 +135,8 @@ class Transport:
                  password: Secret | None, ca_bundle: str | None, timeout: float,
                  connect_timeout: float | None, pool_size: int, retries: int, backoff: float,
                  max_retry_after: float) -> None:
-        self.base_url = check_base_url(base_url)
+        check_url("Mender URL", base_url)
+        self.base_url = base_url.rstrip("/")
         if token is None and not (username and password):
             raise ConfigError("Mender needs a token, or a username and a password")
         if token is not None and (username or password):

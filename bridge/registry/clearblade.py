@@ -22,7 +22,13 @@ from requests.adapters import HTTPAdapter, Retry
 from bridge.config import is_loopback
 from bridge.errors import ApiError, ConfigError
 from bridge.model import RegistryDevice, RegistryRef, Secret
-from bridge.registry.convert import DEVICE_FIELDS, PAGE_SIZE, api_error, device_from_json
+from bridge.registry.convert import (
+    DEVICE_FIELDS,
+    PAGE_SIZE,
+    api_error,
+    device_from_json,
+    device_name,
+)
 
 _TRANSIENT = (429, 500, 502, 503, 504)
 
@@ -77,7 +83,7 @@ class ClearBladeRegistry:
         self._session.mount("http://", adapter)
 
     def get_device(self, ref: RegistryRef, device_id: str) -> RegistryDevice:
-        name = f"{ref.path}/devices/{device_id}"
+        name = device_name(ref, device_id, "get device", "GET")
         data = self._regional_call(ref, "GET", "cloudiot_devices", "get device", {"name": name})
         return device_from_json(ref, data)
 
@@ -89,7 +95,11 @@ class ClearBladeRegistry:
             if token:
                 params["pageToken"] = token
             page = self._regional_call(ref, "GET", "cloudiot_devices", "list devices", params)
-            for device in page.get("devices") or []:
+            devices = page.get("devices") or []
+            if not isinstance(devices, list):
+                raise api_error(502, "list devices", method="GET", path=ref.path,
+                                detail="`devices` is not a list")
+            for device in devices:
                 yield device_from_json(ref, device)
             token = str(page.get("nextPageToken") or "")
             if not token:
@@ -112,7 +122,8 @@ class ClearBladeRegistry:
                 return out
 
     def set_device_config(self, ref: RegistryRef, device_id: str, data: bytes) -> None:
-        params = {"name": f"{ref.path}/devices/{device_id}", "method": "modifyCloudToDeviceConfig"}
+        params = {"name": device_name(ref, device_id, "modify device config", "POST"),
+                  "method": "modifyCloudToDeviceConfig"}
         body = {"binaryData": base64.b64encode(data).decode(), "versionToUpdate": 0}
         self._regional_call(ref, "POST", "cloudiot_devices", "modify device config", params, body)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from bridge.errors import ApiError, Conflict, NotFound, PermanentApiError, TransientApiError
 from bridge.model import REGISTRY_SERVICE, Credential, CredentialFormat, RegistryDevice, RegistryRef
@@ -56,15 +55,31 @@ def credential(fmt: object, key: object, expires: object) -> Credential:
                       expires_at=expiry(expires))
 
 
-def device_from_json(ref: RegistryRef, data: Mapping[str, Any]) -> RegistryDevice:
-    """A Device in REST JSON (camelCase; enums as names or numbers) → RegistryDevice."""
+def device_name(ref: RegistryRef, device_id: str, operation: str, method: str) -> str:
+    """The resource name of a device (string or numeric id); a 400 error for a malformed id."""
+    if not device_id or "/" in device_id or len(device_id) > 256:
+        raise api_error(400, operation, method=method, path=ref.path,
+                        detail=f"invalid device id {device_id[:80]!r}")
+    return f"{ref.path}/devices/{device_id}"
+
+
+def device_from_json(ref: RegistryRef, data: object) -> RegistryDevice:
+    """A Device in REST JSON (camelCase; enums as names or numbers) → RegistryDevice.
+
+    A malformed answer is an error, not an empty device (read as "no credentials", it would
+    make the bridge revoke the device's keys); a credential of an unknown kind is skipped."""
+    if not isinstance(data, Mapping):
+        raise api_error(502, "read device", path=ref.path, detail="the answer is not an object")
+    raw_creds, metadata = data.get("credentials") or [], data.get("metadata") or {}
+    if not isinstance(raw_creds, list) or not isinstance(metadata, Mapping):
+        raise api_error(502, "read device", path=ref.path,
+                        detail="credentials or metadata of the answer are malformed")
     creds = []
-    for item in data.get("credentials") or []:
+    for item in raw_creds:
         public = item.get("publicKey") if isinstance(item, Mapping) else None
         if isinstance(public, Mapping):
             creds.append(credential(public.get("format"), public.get("key"),
                                     item.get("expirationTime")))
-    metadata = data.get("metadata") or {}
     return RegistryDevice(
         ref=ref, id=str(data.get("id", "")), num_id=str(data.get("numId", "")),
         credentials=tuple(creds),

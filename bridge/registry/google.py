@@ -20,6 +20,7 @@ from bridge.registry.convert import (
     PAGE_SIZE,
     api_error,
     credential,
+    device_name,
 )
 
 T = TypeVar("T")
@@ -59,15 +60,18 @@ class GoogleRegistry:
         self._timeout = timeout
         self._page_size = page_size
         self._mask = field_mask_pb2.FieldMask(paths=list(DEVICE_FIELDS))
+        # The REST transport lets requests' ConnectionError through unwrapped: a reset or a
+        # stale pooled connection (a warm function instance) is retried like a 503.
         self._retry = retry.Retry(
             predicate=retry.if_exception_type(
                 exceptions.ServiceUnavailable, exceptions.DeadlineExceeded,
-                exceptions.InternalServerError, exceptions.TooManyRequests),
+                exceptions.InternalServerError, exceptions.TooManyRequests,
+                requests.ConnectionError),
             initial=0.2, maximum=5.0, multiplier=2.0, timeout=retry_deadline)
 
     def get_device(self, ref: RegistryRef, device_id: str) -> RegistryDevice:
-        name = _device_name(ref, device_id)
-        found = self._call("get device", name, lambda: self._client.get_device(
+        name = device_name(ref, device_id, "get device", "GET")
+        found = self._call("get device", "GET", name, lambda: self._client.get_device(
             request={"name": name}, retry=self._retry, timeout=self._timeout))
         return self._device(ref, found)
 
@@ -81,7 +85,7 @@ class GoogleRegistry:
             size = self._page_size
             # The pager would fetch later pages with the library's default retry and
             # timeout; one call per page keeps ours on every page.
-            page = self._call("list devices", ref.path, self._pager(
+            page = self._call("list devices", "GET", ref.path, self._pager(
                 self._client.list_devices, request))
             for device in page.devices:
                 yield self._device(ref, device)
@@ -96,7 +100,7 @@ class GoogleRegistry:
         while True:
             request = self._iot.ListDeviceRegistriesRequest(parent=parent, page_size=1000,
                                                             page_token=token)
-            page = self._call("list registries", parent, self._pager(
+            page = self._call("list registries", "GET", parent, self._pager(
                 self._client.list_device_registries, request))
             out.extend(RegistryRef(project, location, r.id) for r in page.device_registries)
             token = page.next_page_token
@@ -104,8 +108,8 @@ class GoogleRegistry:
                 return out
 
     def set_device_config(self, ref: RegistryRef, device_id: str, data: bytes) -> None:
-        name = _device_name(ref, device_id)
-        self._call("modify device config", name, lambda: self._client
+        name = device_name(ref, device_id, "modify device config", "POST")
+        self._call("modify device config", "POST", name, lambda: self._client
                    .modify_cloud_to_device_config(request={"name": name, "binary_data": data},
                                                   retry=self._retry, timeout=self._timeout))
 
@@ -123,34 +127,32 @@ class GoogleRegistry:
                                          c.expiration_time) for c in device.credentials),
             metadata=dict(device.metadata), blocked=bool(device.blocked))
 
-    def _call(self, operation: str, path: str, fn: Callable[[], T]) -> T:
+    def _call(self, operation: str, method: str, path: str, fn: Callable[[], T]) -> T:
+        where: dict[str, Any] = {"service": REGISTRY_SERVICE, "method": method, "path": path}
         try:
             return fn()
         except self._errors.RetryError as exc:
-            raise TransientApiError(f"{operation}: gave up retrying", service=REGISTRY_SERVICE,
-                                    path=path, detail=str(exc.cause)[:300]) from None
+            cause = exc.cause
+            detail = type(cause).__name__ if isinstance(cause, requests.RequestException) \
+                else str(cause)
+            raise TransientApiError(f"{operation}: gave up retrying", detail=detail[:300],
+                                    **where) from None
         except self._errors.GoogleAPICallError as exc:
             status = exc.code if isinstance(exc.code, int) else None
-            raise api_error(status, operation, path=path, detail=exc.message or "") from None
+            raise api_error(status, operation, method=method, path=path,
+                            detail=exc.message or "") from None
         except requests.RequestException as exc:
-            raise api_error(None, operation, path=path, detail=type(exc).__name__) from None
+            raise api_error(None, operation, method=method, path=path,
+                            detail=type(exc).__name__) from None
         except self._auth_errors.TransportError as exc:
-            raise api_error(None, operation, path=path, detail=str(exc)[:200]) from None
+            raise api_error(None, operation, method=method, path=path,
+                            detail=str(exc)[:200]) from None
         except self._auth_errors.GoogleAuthError as exc:
             raise PermanentApiError(f"{operation}: authentication failed",
-                                    service=REGISTRY_SERVICE, path=path,
-                                    detail=str(exc)[:200]) from None
+                                    detail=str(exc)[:200], **where) from None
         except (AttributeError, TypeError) as exc:
             # google-api-core cannot read an error body that is JSON but not Google's
             # (`{"error": "text"}` from a proxy in front of the API) and fails this way.
             raise TransientApiError(f"{operation}: unreadable error response",
-                                    service=REGISTRY_SERVICE, path=path,
-                                    detail=type(exc).__name__) from None
-
-
-def _device_name(ref: RegistryRef, device_id: str) -> str:
-    if not device_id or "/" in device_id or len(device_id) > 256:
-        raise api_error(400, "get device", path=ref.path,
-                        detail=f"invalid device id {device_id[:80]!r}")
-    return f"{ref.path}/devices/{device_id}"
+                                    detail=type(exc).__name__, **where) from None
 

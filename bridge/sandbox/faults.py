@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, request
+from flask import Flask, Response, abort, g, jsonify, request
 
 ADMIN_PATH = "/_sandbox/faults"
 # WSGI environ key (unreachable from HTTP) that exempts an in-process call from faults, e.g. a
@@ -78,6 +78,11 @@ class Faults:
             return self._rng.choice(self.error_statuses) if self.error_statuses else 500
 
 
+def _request_id() -> str:
+    # Set by the Mender stand-in's conventions hook, which runs before this one.
+    return str(getattr(g, "request_id", ""))
+
+
 def install(app: Flask, faults: Faults) -> None:
     """Add the fault hook (skipping the admin route) and the admin route to `app`."""
 
@@ -94,14 +99,14 @@ def install(app: Flask, faults: Faults) -> None:
                 sock.shutdown(socket.SHUT_RDWR)
             abort(500)
         if fault == "429":
-            body = jsonify(error="too many requests", request_id="")
+            body = jsonify(error="too many requests", request_id=_request_id())
             body.status_code = 429
             body.headers["Retry-After"] = str(faults.retry_after)
             return body
         if fault == "error":
             status = faults.error_status()
             body = jsonify(error="internal error" if status == 500 else "service unavailable",
-                           request_id="")
+                           request_id=_request_id())
             body.status_code = status
             return body
         return None

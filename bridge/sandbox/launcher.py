@@ -21,6 +21,7 @@ from bridge.sandbox.faults import BYPASS, Faults
 from bridge.sandbox.mender import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from bridge.sandbox.mender import create_app as create_mender_app
 from bridge.sandbox.mender.crypto import ensure_tls_certificate
+from bridge.sandbox.mender.state import EXTENSION
 from bridge.sandbox.registry import create_app as create_registry_app
 from bridge.sandbox.server import RunningServer, serve
 
@@ -154,7 +155,7 @@ class Sandbox:
                 deliverer.close()
             self._registry_app = None
         if self.mender_app is not None:
-            self.mender_app.extensions["mender_sandbox"].store.close()
+            self.mender_app.extensions[EXTENSION].store.close()
             self.mender_app = None
 
     def __enter__(self) -> Sandbox:

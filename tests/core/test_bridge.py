@@ -127,7 +127,7 @@ def test_device_that_boots_before_preauthorization(registry: FakeRegistry,
     report = bridge_of(registry, mender).sync_device(REF, "dev1")
     assert [o.action for o in report.outcomes if o.status == "done"] == ["accept"]
     assert keys_of(mender) == {mender_pem("ec"): "accepted"}
-    assert mender.device_auth(ID, mender_pem("ec")) is True
+    assert mender.device_auth(ID, mender_pem("ec")) is True and len(mender.devices) == 1
 
 
 def test_rotation_adds_then_removes_a_key(registry: FakeRegistry, mender: FakeMender) -> None:

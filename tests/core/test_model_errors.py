@@ -91,6 +91,8 @@ def test_api_error_message_and_fields() -> None:
     assert (err.service, err.status, err.retry_after) == ("mender", 503, 2.0)
     assert str(errors.NotFound("get device d", service="registry")) == "registry: get device d"
     assert str(errors.Conflict("x", service="mender", method="GET")) == "mender: x (GET)"
+    assert str(errors.NotFound("x", service="registry", path="projects/p")) == (
+        "registry: x (projects/p)")
 
 
 @pytest.mark.parametrize(("cls", "parents"), [

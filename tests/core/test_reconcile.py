@@ -152,3 +152,10 @@ def test_decommissioning_device_is_left_alone_while_the_workflow_runs() -> None:
 def test_absent_device_pending_sets_need_a_person() -> None:
     actions = plan(None, men((A, PE)), DEFAULT, NOW)
     assert [a.reason for a in actions] == [Reason.REVIEW, Reason.NOT_IN_REGISTRY]
+
+
+def test_an_absent_device_says_whether_prune_would_decommission_it() -> None:
+    (kept,) = plan(None, men((A, AC)), DEFAULT, NOW)
+    assert kept.detail == "not in the registry; --prune would decommission it"
+    (ignored,) = plan(None, men((A, AC)), replace(DEFAULT, on_delete="ignore"), NOW, prune=True)
+    assert ignored.detail == "not in the registry"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,10 +61,38 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield running
 
 
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MENDER_", "IOT_"))}
+
+
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MENDER_", "IOT_"))}
     return subprocess.run([sys.executable, "-m", "bridge", *args],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=120, env=clean_env())
+
+
+def cli_on_a_terminal(*args: str) -> tuple[str, str]:
+    """(stdout, what the terminal showed): stderr is a pseudo-terminal, stdout a pipe."""
+    master, slave = pty.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "bridge", *args], text=True,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=slave, env=clean_env())
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert child.stdout is not None
+        out = child.stdout.read()
+        assert child.wait(timeout=120) == 0, shown
+    finally:
+        os.close(master)
+    return out, shown.decode("utf-8", "replace")
 
 
 def mender_keys(sandbox: Sandbox) -> dict[str, set[str]]:
@@ -183,3 +212,15 @@ def test_backfill_lowers_its_concurrency_on_429(tmp_path: Path) -> None:
                                               "sandbox-registry")])
         assert not report.failed and report.summary()["done"] == 40
         assert report.stats["lowest_concurrency"] < 8
+
+
+def test_progress_bar_only_on_a_terminal(sandbox: Sandbox) -> None:
+    args = ("sync", "--config", str(sandbox.config_path), "--dry-run", "--json")
+    out, shown = cli_on_a_terminal(*args)
+    assert "syncing" in shown and "syncing" not in out
+    assert json.loads(out)["summary"]["failed"] == 0  # stdout stays clean JSON
+    _, quiet = cli_on_a_terminal(*args, "--quiet")
+    assert "syncing" not in quiet
+    piped = cli(*args)
+    assert piped.returncode == 0 and "syncing" not in piped.stderr
+    assert json.loads(piped.stdout)["summary"] == json.loads(out)["summary"]

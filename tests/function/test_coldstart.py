@@ -33,3 +33,21 @@ def test_importing_main_loads_no_heavy_client_and_needs_no_configuration() -> No
     assert result["bridge_loaded"] is True
     assert result["heavy"] == []
     assert len(result["entry_points"]) == 5
+
+
+def test_a_bad_log_level_is_a_configuration_error_at_first_use_not_an_import_crash() -> None:
+    probe = ("import importlib.util, sys\n"
+             "spec = importlib.util.spec_from_file_location('main', sys.argv[1])\n"
+             "module = importlib.util.module_from_spec(spec)\n"
+             "spec.loader.exec_module(module)\n"
+             "from bridge.errors import ConfigError\n"
+             "try:\n"
+             "    module.RUNTIME.settings()\n"
+             "except ConfigError as exc:\n"
+             "    print('config error:', exc)\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(MAIN)],
+                         env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "verbose"},
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert "config error:" in out.stdout and "LOG_LEVEL must be" in out.stdout
+    [line] = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    assert json.loads(line)["severity"] == "CRITICAL"

@@ -5,12 +5,8 @@ same key's JWT accepted by the registry's publishEvent."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +20,7 @@ from bridge.config import Settings
 from bridge.device import SimulatedDevice
 from bridge.devicekeys import KeyKind
 from bridge.model import RegistryRef
-from tests.support.mender_client import (
-    IDENTITY_SCRIPT,
-    SUCCESS,
-    identity_lock,
-    need_mender_client,
-)
+from tests.support.mender_client import SUCCESS, need_mender_client, run_bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISION = ROOT / "keys" / "provision-device.sh"
@@ -73,7 +64,7 @@ def provision(data: Path, kind: str) -> str:
     device_id = f"kk-{kind}-{uuid.uuid4().hex[:10]}"
     result = subprocess.run(["dash", str(PROVISION), "--type", kind, "--data-dir", str(data),
                              "--device-id", device_id], capture_output=True, text=True,
-                            check=False, timeout=60)
+                            check=False, timeout=240)
     assert result.returncode == 0, result.stderr
     return device_id
 
@@ -96,42 +87,11 @@ def sync(settings: Settings, ref: RegistryRef, device_id: str) -> None:
     assert "done" in [o.status for o in report.outcomes], report.to_dict()
 
 
-@contextlib.contextmanager
-def installed_identity_script() -> Iterator[None]:
-    """Put keys/mender-device-identity at the client's fixed path, under the shared lock."""
-    with identity_lock():
-        previous = IDENTITY_SCRIPT.read_bytes() if IDENTITY_SCRIPT.exists() else None
-        previous_mode = IDENTITY_SCRIPT.stat().st_mode & 0o7777 if previous else None
-        IDENTITY_SCRIPT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(IDENTITY, IDENTITY_SCRIPT)
-        IDENTITY_SCRIPT.chmod(0o755)
-        try:
-            yield
-        finally:
-            if previous is None:
-                IDENTITY_SCRIPT.unlink(missing_ok=True)
-            else:
-                IDENTITY_SCRIPT.write_bytes(previous)
-                if previous_mode is not None:
-                    IDENTITY_SCRIPT.chmod(previous_mode)
-
-
 def mender_bootstrap(sandbox: Any, data: Path) -> tuple[int, str]:
-    """`mender bootstrap` with the provisioned data dir as it is (key in place, never -F)."""
-    config = {"ServerURL": sandbox.mender_url, "UpdatePollIntervalSeconds": 1800,
-              "InventoryPollIntervalSeconds": 28800, "RetryPollIntervalSeconds": 300}
-    if sandbox.ca_cert is not None:
-        config["ServerCertificate"] = str(sandbox.ca_cert)
-    with tempfile.TemporaryDirectory(prefix="keykit-mender-") as tmp:
-        conf = Path(tmp) / "mender.conf"
-        conf.write_text(json.dumps(config))
-        (data / "device_type").write_text("device_type=keykit-test\n")
-        env = {**os.environ, "MENDER_BRIDGE_DEVICE_ID_FILE": str(data / "device-id")}
-        with installed_identity_script():
-            proc = subprocess.run(["mender", "-c", str(conf), "-d", str(data), "--no-syslog",
-                                   "bootstrap"], capture_output=True, text=True, timeout=60,
-                                  check=False, cwd=tmp, env=env)
-    return proc.returncode, proc.stdout + proc.stderr
+    """`mender bootstrap` on the provisioned data dir, with keys/mender-device-identity."""
+    return run_bootstrap(sandbox.mender_url, sandbox.ca_cert, data, IDENTITY.read_bytes(),
+                         env={"MENDER_BRIDGE_DEVICE_ID_FILE": str(data / "device-id")},
+                         device_type="keykit-test")
 
 
 @pytest.mark.mender_client

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -19,6 +20,9 @@ from bridge.errors import InvalidKeyError
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "keys" / "provision-device.sh"
 MACHINE_ID = "0123456789abcdef0123456789abcdef"
+# A hang guard, not a speed check: RSA 3072 generation has a long tail, and a loaded 2-core
+# machine stretches it many times (pytest-timeout still bounds the whole test).
+TIMEOUT = 240
 SHELLS = [pytest.param(["dash"], id="dash")]
 if shutil.which("busybox"):
     SHELLS.append(pytest.param(["busybox", "sh"], id="busybox"))
@@ -26,12 +30,11 @@ if shutil.which("busybox"):
 
 def run(shell: list[str], *args: str | Path, env: dict[str, str] | None = None,
         umask: int = 0o022) -> subprocess.CompletedProcess[str]:
-    def set_umask() -> None:
-        os.umask(umask)
-
+    # `umask=` (not a preexec_fn): the suite's process has threads (servers, pools), and a
+    # preexec_fn runs Python in the forked child, which can deadlock there until the timeout.
     return subprocess.run([shutil.which(shell[0]) or shell[0], *shell[1:], str(SCRIPT),
-                           *map(str, args)], capture_output=True, text=True, timeout=60,
-                          check=False, env=env, preexec_fn=set_umask)
+                           *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT,
+                          check=False, env=env, umask=umask)
 
 
 @pytest.fixture
@@ -181,14 +184,11 @@ def test_read_only_data_dir_fails_clearly() -> None:
         data = top / "data"
         data.mkdir(mode=0o755 if as_nobody else 0o500)
 
-        def drop() -> None:
-            if as_nobody:
-                os.setgid(65534)
-                os.setuid(65534)
-
+        nobody: dict[str, Any] = (
+            {"user": 65534, "group": 65534, "extra_groups": []} if as_nobody else {})
         result = subprocess.run(["dash", str(script), "--data-dir", str(data), "--device-id",
                                  "dev-1"], capture_output=True, text=True, check=False,
-                                timeout=60, preexec_fn=drop, cwd=top)
+                                timeout=TIMEOUT, cwd=top, **nobody)
         assert result.returncode == 1
         assert f"cannot write in {data}" in result.stderr
         assert list(data.iterdir()) == []

@@ -122,12 +122,20 @@ def test_ca_bundle_wins_over_the_environment(scripted: Start, tmp_path: Path,
         assert c.get_device("d1").id == "d1"
 
 
-@pytest.mark.parametrize("url", [
-    "http://mender.example.com", "http://10.0.0.5:8080", "ftp://localhost", "mender.example.com",
+@pytest.mark.parametrize("url,message", [
+    ("http://mender.example.com", "plain http:// is refused"),
+    ("http://10.0.0.5:8080", "plain http:// is refused"),
+    ("ftp://localhost", "must be an https:// URL"),
+    ("mender.example.com", "must be an https:// URL"),
+    ("https://mender.example.com:port", "not a valid URL"),
+    # A password there would show in the client's repr and in error messages.
+    ("https://admin:pw-SECRET@mender.example.com", "must not hold a user name or password"),
 ])
-def test_plain_http_is_refused_except_to_loopback(url: str) -> None:
-    with pytest.raises(ConfigError):
+def test_plain_http_is_refused_except_to_loopback(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
         MenderClient(url, token=TOKEN)
+    assert str(info.value).startswith("Mender URL")
+    assert "SECRET" not in str(info.value)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:1",

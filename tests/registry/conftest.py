@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_support import LOCATION, PROJECT, REGISTRY
+from registry_support import LOCATION, PROJECT, REGISTRY, Sandbox, StartSandbox
 
 from bridge.sandbox.faults import Faults
 from bridge.sandbox.registry import create_app
-from bridge.sandbox.server import RunningServer, serve
-
-
-@dataclass
-class Sandbox:
-    url: str
-    data_dir: Path
-    faults: Faults
-    server: RunningServer
-    app: Any
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.app.extensions["registry_sandbox"].close()
-
-
-StartSandbox = Callable[..., Sandbox]
+from bridge.sandbox.server import serve
 
 
 def _starter(tmp_path: Path, started: list[Sandbox]) -> StartSandbox:

@@ -1,4 +1,6 @@
-"""Key material, a recording push endpoint and waiting helpers for the registry tests."""
+"""Key material, the served sandbox handle, a recording push endpoint and waiting helpers for
+the registry tests (imported by name: test modules must not import `conftest`, whose name is
+shared by every test directory)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -17,10 +20,29 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from flask import Flask, request
 
+from bridge.sandbox.faults import Faults
 from bridge.sandbox.server import RunningServer, serve
 
 PROJECT, LOCATION, REGISTRY = "sandbox-project", "us-central1", "reg0"
 PARENT = f"projects/{PROJECT}/locations/{LOCATION}/registries/{REGISTRY}"
+
+
+@dataclass
+class Sandbox:
+    """A registry sandbox served over real HTTP."""
+
+    url: str
+    data_dir: Path
+    faults: Faults
+    server: RunningServer
+    app: Any
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.app.extensions["registry_sandbox"].close()
+
+
+StartSandbox = Callable[..., Sandbox]
 
 
 @functools.cache

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import StartSandbox
 from registry_support import (
     LOCATION,
     PARENT,
     PROJECT,
     REGISTRY,
     PushEndpoint,
+    StartSandbox,
     audit_status,
     drained,
     key_for,

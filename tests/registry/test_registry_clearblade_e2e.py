@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Sandbox
-from registry_support import LOCATION, PARENT, PROJECT, REGISTRY, key_for
+from registry_support import LOCATION, PARENT, PROJECT, REGISTRY, Sandbox, key_for
 
 from bridge.config import Settings
 from bridge.errors import ConfigError, NotFound, PermanentApiError, TransientApiError
@@ -118,3 +117,35 @@ def test_from_settings_picks_the_backend(sandbox: Sandbox, account: Path) -> Non
     assert isinstance(google, GoogleRegistry) and isinstance(clearblade, ClearBladeRegistry)
     create(sandbox, "dev-s", ["ES256_PEM"])
     assert google.get_device(REF, "dev-s") == clearblade.get_device(REF, "dev-s")
+
+
+@pytest.mark.slow
+def test_a_clearblade_fleet_reaches_the_mender_stand_in(tmp_path: Path) -> None:
+    """The whole path on ClearBlade: its routes → the bridge (built from settings) → Mender."""
+    from bridge.factory import build_bridge
+    from bridge.sandbox.launcher import Sandbox as Stack
+
+    with Stack(tmp_path / "stack", tls=False) as stack:
+        account = tmp_path / "clearblade.json"
+        account.write_text(requests.get(f"{stack.registry_url}/_sandbox/clearblade-service-"
+                                        "account", timeout=5).text, encoding="utf-8")
+        settings = Settings.from_toml(stack.config_path, {
+            "REGISTRY_BACKEND": "clearblade", "CLEARBLADE_CONFIGURATION": str(account)})
+        [ref] = [RegistryRef(settings.iot_project or "", settings.iot_location, name)
+                 for name in settings.iot_registries]
+        for device_id, fmt in (("cb-rsa", "RSA_X509_PEM"), ("cb-ec", "ES256_PEM")):
+            answer = requests.post(f"{stack.registry_url}/v1/{ref.path}/devices", timeout=5,
+                                   json={"id": device_id, "credentials": [
+                                       {"publicKey": {"format": fmt, "key": key_for(fmt)}}]})
+            assert answer.status_code == 200, answer.text
+        bridge = build_bridge(settings)
+        assert isinstance(bridge.registry, ClearBladeRegistry)
+        report = bridge.backfill([ref])
+        assert not report.failed and report.summary().get("done") == 2
+        listed = requests.get(f"{stack.mender_url}/api/management/v2/devauth/devices",
+                              headers={"Authorization": f"Bearer {stack.token.reveal()}"},
+                              timeout=5).json()
+        identities = {d["identity_data"]["google_iot_id"]: [s["status"] for s in d["auth_sets"]]
+                      for d in listed}
+        assert identities == {"cb-rsa": ["preauthorized"], "cb-ec": ["preauthorized"]}
+        assert bridge.backfill([ref]).summary().get("done", 0) == 0  # already in sync

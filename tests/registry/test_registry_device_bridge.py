@@ -9,8 +9,7 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from conftest import Sandbox
-from registry_support import PARENT, PROJECT, key_for, private_key
+from registry_support import PARENT, PROJECT, Sandbox, key_for, private_key
 
 pytestmark = pytest.mark.e2e
 PAST = "2001-01-01T00:00:00Z"

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Sandbox
 from google.api_core import exceptions as gexc
 from google.cloud import iot_v1
 from google.protobuf import field_mask_pb2, timestamp_pb2
@@ -17,6 +16,7 @@ from registry_support import (
     PARENT,
     PROJECT,
     REGISTRY,
+    Sandbox,
     certificate_pem,
     key_for,
     private_key,
@@ -211,3 +211,27 @@ def test_a_registry_with_certificates_admits_only_certificates_it_signed(
     signed = certificate_pem(private_key("ec", 3), ca_key, issuer="device")
     made = iot_client.create_device(parent=parent, device=device(signed, "ES256_X509_PEM"))
     assert made.credentials[0].public_key.key == signed
+
+
+def test_dropped_connections_are_retried(sandbox: Sandbox, iot_client: Any) -> None:
+    iot_client.create_device(parent=PARENT, device=iot_v1.Device(
+        id="dev-d", credentials=[cred("ES256_PEM")]))
+    registry = adapter(sandbox)
+    # This seed drops requests 1, 4, 5 and 6: the first get and the list meet resets.
+    sandbox.faults.update({"drop_rate": 0.5, "seed": 1})
+    try:
+        found = [registry.get_device(REF, "dev-d") for _ in range(2)]
+        listed = [d.id for d in registry.iter_devices(REF)]
+    finally:
+        sandbox.faults.update({"drop_rate": 0.0})
+    assert [d.id for d in found] == ["dev-d", "dev-d"] and listed == ["dev-d"]
+
+
+@pytest.mark.parametrize("expiry", ["next tuesday", 12])
+def test_a_malformed_expiration_time_is_refused(shared_sandbox: Sandbox, expiry: Any) -> None:
+    body = {"id": "dev-x", "credentials": [{"publicKey": {"format": "ES256_PEM",
+                                                          "key": key_for("ES256_PEM")},
+                                            "expirationTime": expiry}]}
+    answer = requests.post(f"{shared_sandbox.url}/v1/{PARENT}/devices", json=body, timeout=5)
+    assert answer.status_code == 400
+    assert "expirationTime" in answer.json()["error"]["message"]

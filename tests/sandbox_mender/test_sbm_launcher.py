@@ -66,7 +66,8 @@ def test_plain_http_and_faults_set_at_start(tmp_path: Path) -> None:
 def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     data = tmp_path / "data"
     command = [sys.executable, "-m", "bridge", "sandbox", "--data", str(data),
-               "--mender-port", "0", "--registry-port", "0", "--latency-ms", "1"]
+               "--mender-port", "0", "--registry-port", "0", "--latency-ms", "1",
+               "--rate-429", "1"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     lines: list[str] = []
@@ -82,8 +83,24 @@ def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None
         assert f"access token (PAT): {token}" in output
         assert "mender-cli --server https://localhost:" in output and "devices list" in output
         assert (data / "bridge.toml").exists()
+        url = output.split("Mender stand-in:")[1].split()[0]
+        throttled = requests.get(url + DEVICES, verify=str(data / "tls-cert.pem"), timeout=10)
+        assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "sandbox stopped" in err
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "example.org"])
+def test_cli_refuses_plain_http_off_loopback(host: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bridge.cli import cli
+
+    result = CliRunner().invoke(cli, ["sandbox", "--data", str(tmp_path / "d"), "--no-tls",
+                                      "--host", host])
+    assert result.exit_code == 2
+    assert f"plain HTTP is for loopback only, not {host}" in result.output
+    assert not (tmp_path / "d").exists()

@@ -1,7 +1,7 @@
 """Run Debian's real `mender` client (3.4) once against a server: `mender bootstrap`.
 
 The client's identity script has a fixed path, so every run holds an exclusive lock while it
-writes that script and runs the client, then puts back whatever script was there before.
+installs that script and runs the client, then puts back whatever script was there before.
 """
 
 from __future__ import annotations
@@ -47,33 +47,71 @@ def identity_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def identity_script(identity: Mapping[str, str]) -> Iterator[None]:
-    """Install a script printing `identity` as key=value lines; restore the old one after.
-
-    The caller must hold `identity_lock()`.
-    """
+def key_value_script(identity: Mapping[str, str]) -> bytes:
+    """An identity script printing `identity` as the client's key=value lines."""
     lines = []
     for key, value in identity.items():
         if not key or "=" in key or "\n" in key + value:
             raise ValueError(f"identity attribute not representable as key=value: {key!r}")
         lines.append(f"{key}={value}")
-    previous = IDENTITY_SCRIPT.read_bytes() if IDENTITY_SCRIPT.exists() else None
-    previous_mode = IDENTITY_SCRIPT.stat().st_mode if previous is not None else None
-    IDENTITY_SCRIPT.parent.mkdir(parents=True, exist_ok=True)
     # A quoted here-document prints the values verbatim, whatever shell characters they hold.
     body = "#!/bin/sh\ncat <<'MENDER_BRIDGE_EOF'\n" + "\n".join(lines) + "\nMENDER_BRIDGE_EOF\n"
-    IDENTITY_SCRIPT.write_text(body, encoding="utf-8")
-    IDENTITY_SCRIPT.chmod(0o755)
-    try:
-        yield
-    finally:
-        if previous is None:
-            IDENTITY_SCRIPT.unlink(missing_ok=True)
-        else:
-            IDENTITY_SCRIPT.write_bytes(previous)
-            if previous_mode is not None:
-                IDENTITY_SCRIPT.chmod(previous_mode & 0o7777)
+    return body.encode("utf-8")
+
+
+@contextlib.contextmanager
+def installed_identity_script(script: bytes) -> Iterator[None]:
+    """Hold `identity_lock()` with `script` installed at the client's fixed path (mode 0755);
+    restore whatever was there before on the way out."""
+    with identity_lock():
+        previous = IDENTITY_SCRIPT.read_bytes() if IDENTITY_SCRIPT.exists() else None
+        previous_mode = IDENTITY_SCRIPT.stat().st_mode & 0o7777 if previous is not None else None
+        IDENTITY_SCRIPT.parent.mkdir(parents=True, exist_ok=True)
+        IDENTITY_SCRIPT.write_bytes(script)
+        IDENTITY_SCRIPT.chmod(0o755)
+        try:
+            yield
+        finally:
+            if previous is None:
+                IDENTITY_SCRIPT.unlink(missing_ok=True)
+            else:
+                IDENTITY_SCRIPT.write_bytes(previous)
+                if previous_mode is not None:
+                    IDENTITY_SCRIPT.chmod(previous_mode)
+
+
+def run_bootstrap(
+    server_url: str,
+    ca_cert: Path | str | None,
+    data_dir: Path,
+    script: bytes,
+    *,
+    env: Mapping[str, str] | None = None,
+    device_type: str = "sandbox-test",
+    timeout: float = 60.0,
+) -> tuple[int, str]:
+    """`mender bootstrap` on a prepared data dir (its `mender-agent.pem` used as it is, never
+    `--forcebootstrap`), with `script` as the identity script: (exit code, client log).
+
+    Exit 0 means the server answered with a token; the log then contains SUCCESS.
+    """
+    config: dict[str, object] = {
+        "ServerURL": server_url,
+        "UpdatePollIntervalSeconds": 1800,
+        "InventoryPollIntervalSeconds": 28800,
+        "RetryPollIntervalSeconds": 300,
+    }
+    if ca_cert is not None:
+        config["ServerCertificate"] = str(ca_cert)
+    (data_dir / "device_type").write_text(f"device_type={device_type}\n", encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="mender-client-") as tmp:
+        conf = Path(tmp) / "mender.conf"
+        conf.write_text(json.dumps(config), encoding="utf-8")
+        command = ["mender", "-c", str(conf), "-d", str(data_dir), "--no-syslog", "bootstrap"]
+        with installed_identity_script(script):
+            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                  check=False, cwd=tmp, env={**os.environ, **(env or {})})
+    return proc.returncode, proc.stdout + proc.stderr
 
 
 def bootstrap(
@@ -86,29 +124,12 @@ def bootstrap(
 ) -> tuple[int, str]:
     """Run `mender bootstrap` once with the given key and identity: (exit code, client log).
 
-    Exit 0 means the server answered with a token; the log then contains SUCCESS.
-    The key is copied into a fresh data dir as `mender-agent.pem` (never `--forcebootstrap`,
-    which would replace it).
+    The key is copied into a fresh data dir as `mender-agent.pem`.
     """
-    with tempfile.TemporaryDirectory(prefix="mender-client-") as tmp:
-        data = Path(tmp) / "data"
-        data.mkdir()
+    script = key_value_script(identity)
+    with tempfile.TemporaryDirectory(prefix="mender-data-") as tmp:
+        data = Path(tmp)
         agent_key = data / "mender-agent.pem"
         shutil.copyfile(key_path, agent_key)
         agent_key.chmod(0o600)
-        (data / "device_type").write_text("device_type=sandbox-test\n", encoding="utf-8")
-        config: dict[str, object] = {
-            "ServerURL": server_url,
-            "UpdatePollIntervalSeconds": 1800,
-            "InventoryPollIntervalSeconds": 28800,
-            "RetryPollIntervalSeconds": 300,
-        }
-        if ca_cert is not None:
-            config["ServerCertificate"] = str(ca_cert)
-        conf = Path(tmp) / "mender.conf"
-        conf.write_text(json.dumps(config), encoding="utf-8")
-        command = ["mender", "-c", str(conf), "-d", str(data), "--no-syslog", "bootstrap"]
-        with identity_lock(), identity_script(identity):
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  check=False, cwd=tmp)
-        return proc.returncode, proc.stdout + proc.stderr
+        return run_bootstrap(server_url, ca_cert, data, script, timeout=timeout)

@@ -54,6 +54,9 @@ def test_push_delivery_is_the_default_and_its_retries_end_in_a_dead_letter_topic
     retry = block(sub, "retry_policy")
     assert "retry_minimum_backoff_seconds" in retry["minimum_backoff"]
     assert "retry_maximum_backoff_seconds" in retry["maximum_backoff"]
+    ordered = block(block(sub, "lifecycle"), "precondition")["condition"]
+    assert ordered == ("${var.retry_minimum_backoff_seconds <= "
+                       "var.retry_maximum_backoff_seconds}")
     attempts = tf.variables["max_delivery_attempts"]
     assert attempts["default"] == 10
     assert "<= 100" in block(attempts, "validation")["condition"]
