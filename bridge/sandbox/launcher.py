@@ -1,12 +1,13 @@
 """Start both stand-ins (Mender and the registry) and write a bridge config that talks to them.
 
 `Sandbox(data_dir).start()` serves Mender (HTTPS with a certificate kept in data_dir, or plain
-HTTP on request) and the registry (plain HTTP), makes sure the admin user and a Personal
-Access Token exist, and writes `data_dir/bridge.toml`.
+HTTP on loopback on request) and the registry (plain HTTP, always on loopback), makes sure the
+admin user and a Personal Access Token exist, and writes `data_dir/bridge.toml`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import ssl
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 PROJECT, LOCATION, REGISTRY = "sandbox-project", "us-central1", "sandbox-registry"
 PAT_NAME = "mender-bridge-sandbox"
 PAT_LIFETIME = 31536000  # the longest useradm allows
+WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - binds that listen on every address
 
 
 class Sandbox:
@@ -41,6 +43,9 @@ class Sandbox:
                  mender_faults: Faults | None = None, registry_faults: Faults | None = None,
                  max_devices: int = -1, admin_email: str = DEFAULT_ADMIN_EMAIL,
                  admin_password: str = DEFAULT_ADMIN_PASSWORD) -> None:
+        if not tls and not is_loopback(host):
+            raise ValueError(f"plain HTTP is for loopback only, not {host}: serve Mender over "
+                             "TLS or bind 127.0.0.1")
         self.data_dir = Path(data_dir).resolve()
         self.host, self.tls = host, tls
         self.mender_port, self.registry_port = mender_port, registry_port
@@ -83,7 +88,9 @@ class Sandbox:
             faults=self.mender_faults, max_devices=self.max_devices)
         context = None
         if self.tls:
-            cert, key = ensure_tls_certificate(self.data_dir)
+            # A specific address or name is how a device elsewhere reaches the sandbox.
+            names = () if self.host in WILDCARDS else (self.host,)
+            cert, key = ensure_tls_certificate(self.data_dir, names)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
             self.ca_cert = cert
@@ -92,7 +99,9 @@ class Sandbox:
             project=PROJECT, location=LOCATION, registries=(REGISTRY,))
         mender = serve(self.mender_app, self.host, self.mender_port, context)
         self._servers.append(mender)
-        registry = serve(self._registry_app, self.host, self.registry_port)
+        # Plain HTTP stays on loopback whatever host Mender is served on.
+        registry_host = self.host if is_loopback(self.host) else "127.0.0.1"
+        registry = serve(self._registry_app, registry_host, self.registry_port)
         self._servers.append(registry)
         self.mender_url = _url(mender, "https" if self.tls else "http")
         self.registry_url = _url(registry, "http")
@@ -166,13 +175,24 @@ class Sandbox:
         self.stop()
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _url(server: RunningServer, scheme: str) -> str:
     # The certificate names localhost and 127.0.0.1; a wildcard bind is reached on loopback.
+    # (Plain HTTP is only ever bound to a loopback address: see Sandbox.)
     host = server.host
-    if scheme == "https" and host in ("127.0.0.1", "0.0.0.0", "::", ""):  # noqa: S104
+    if scheme == "https" and (host == "127.0.0.1" or host in WILDCARDS):
         host = "localhost"
-    elif host in ("0.0.0.0", "::", ""):  # noqa: S104
-        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
     return f"{scheme}://{host}:{server.port}"
 
 

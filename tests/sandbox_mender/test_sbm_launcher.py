@@ -14,7 +14,8 @@ import requests
 
 from bridge.config import Settings
 from bridge.sandbox.faults import Faults
-from bridge.sandbox.launcher import Sandbox
+from bridge.sandbox.launcher import Sandbox, is_loopback
+from bridge.sandbox.mender.crypto import ensure_tls_certificate
 
 pytestmark = pytest.mark.e2e
 DEVICES = "/api/management/v2/devauth/devices"
@@ -104,3 +105,33 @@ def test_cli_refuses_plain_http_off_loopback(host: str, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"plain HTTP is for loopback only, not {host}" in result.output
     assert not (tmp_path / "d").exists()
+
+
+def test_plain_http_is_refused_off_loopback(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"plain HTTP is for loopback only, not 192\.0\.2\.1"):
+        Sandbox(tmp_path / "d", host="192.0.2.1", tls=False)
+    assert not (tmp_path / "d").exists()
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost")] == [True] * 4
+    assert [is_loopback(h) for h in ("0.0.0.0", "::", "", "192.0.2.1", "example.org")] == [
+        False] * 5
+
+
+def test_certificate_names_the_hosts_a_device_reaches_the_sandbox_by(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    def names(path: Path) -> set[str]:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return {str(n.value) for n in san}
+
+    cert, key = ensure_tls_certificate(tmp_path)
+    assert names(cert) == {"localhost", "127.0.0.1"}
+    first = cert.read_bytes()
+    assert ensure_tls_certificate(tmp_path, ["127.0.0.1"])[0].read_bytes() == first  # reused
+    ensure_tls_certificate(tmp_path, ["192.0.2.7"])
+    assert names(cert) == {"localhost", "127.0.0.1", "192.0.2.7"}
+    ensure_tls_certificate(tmp_path, ["mender.lan"])  # a new name keeps the old ones
+    assert names(cert) == {"localhost", "127.0.0.1", "192.0.2.7", "mender.lan"}
+    again = cert.read_bytes()
+    assert ensure_tls_certificate(tmp_path, ["192.0.2.7"])[0].read_bytes() == again
+    assert oct(key.stat().st_mode & 0o777) == "0o600"

@@ -9,6 +9,7 @@ import binascii
 import datetime as dt
 import ipaddress
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -96,14 +97,36 @@ def load_or_create_signing_key(path: Path) -> rsa.RSAPrivateKey:
     return key
 
 
-def ensure_tls_certificate(data_dir: Path) -> tuple[Path, Path]:
-    """(certificate, key) for localhost and 127.0.0.1, generated once and then reused.
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _named(cert_path: Path) -> list[x509.GeneralName]:
+    """The subject alternative names of the certificate at `cert_path`, if readable."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return []
+
+
+def ensure_tls_certificate(data_dir: Path, names: Sequence[str] = ()) -> tuple[Path, Path]:
+    """(certificate, key) for localhost, 127.0.0.1 and `names` (hosts or addresses a device
+    reaches the sandbox by), generated once and reused while it names them all; a new one
+    keeps the names of the old one.
 
     The certificate is its own CA, so a device or a client can be told to trust it.
     """
     cert_path, key_path = data_dir / "tls-cert.pem", data_dir / "tls-key.pem"
-    if cert_path.exists() and key_path.exists():
+    wanted = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    wanted += [n for n in map(_general_name, names) if n not in wanted]
+    present = _named(cert_path) if key_path.exists() else []
+    if present and all(n in present for n in wanted):
         return cert_path, key_path
+    wanted += [n for n in present if n not in wanted]
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mender-bridge sandbox")])
@@ -116,9 +139,7 @@ def ensure_tls_certificate(data_dir: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False)
+        .add_extension(x509.SubjectAlternativeName(wanted), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=False,
                                      content_commitment=False, key_encipherment=False,

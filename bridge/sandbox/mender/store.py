@@ -1,4 +1,4 @@
-"""SQLite persistence of the Mender stand-in: devices, auth sets, users, tokens, settings.
+"""SQLite persistence of the Mender stand-in: devices, auth sets, users and tokens.
 
 One connection in WAL mode behind a lock: werkzeug starts a thread per connection, and
 serialising in-process avoids SQLite's sleeping busy handler, which costs far more than the
@@ -40,7 +40,6 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS pats (
   id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, created_ts TEXT NOT NULL,
   expiration_date TEXT, last_used TEXT, UNIQUE (user_id, name));
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 # Device status is the strongest status among its auth sets (DeviceStatusFromAuthSetStatuses).
@@ -106,14 +105,6 @@ class Tx:
         for table, column in (("auth_sets", "device_id"), ("attributes", "device_id"),
                               ("device_tokens", "device_id"), ("devices", "id")):
             self.run(f"DELETE FROM {table} WHERE {column} = ?", device_id)  # noqa: S608
-
-    def setting(self, key: str, default: str) -> str:
-        row = self.one("SELECT value FROM settings WHERE key = ?", key)
-        return str(row[0]) if row else default
-
-    def put_setting(self, key: str, value: str) -> None:
-        self.run("INSERT INTO settings VALUES (?, ?) "
-                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
 
 
 class Store:
