@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 IDENTITY_SCRIPT = Path("/usr/share/mender/identity/mender-device-identity")
-LOCK_PATH = Path("/tmp/mender-bridge-identity.lock")
+LOCK_PATH = Path(tempfile.gettempdir()) / "mender-bridge-identity.lock"
 SUCCESS = "successfully received new authorization data"
 
 
