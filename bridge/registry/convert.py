@@ -12,7 +12,6 @@ from bridge.model import REGISTRY_SERVICE, Credential, CredentialFormat, Registr
 
 DEVICE_FIELDS = ("credentials", "metadata", "blocked")
 PAGE_SIZE = 1000
-FIRST_PAGE_SIZE = 100  # small, so that a backfill starts working at once
 # PublicKeyFormat numbers of the v1 API (google-cloud-iot sends and reads integers).
 _FORMAT_NUMBERS = {1: CredentialFormat.RSA_X509_PEM, 2: CredentialFormat.ES256_PEM,
                    3: CredentialFormat.RSA_PEM, 4: CredentialFormat.ES256_X509_PEM}

@@ -16,7 +16,6 @@ from bridge.errors import ConfigError, PermanentApiError, TransientApiError
 from bridge.model import REGISTRY_SERVICE, RegistryDevice, RegistryRef
 from bridge.registry.convert import (
     DEVICE_FIELDS,
-    FIRST_PAGE_SIZE,
     PAGE_SIZE,
     api_error,
     credential,
@@ -77,12 +76,9 @@ class GoogleRegistry:
 
     def iter_devices(self, ref: RegistryRef) -> Iterator[RegistryDevice]:
         token = ""
-        # A small first page lets the caller start working while the large pages load.
-        size = min(self._page_size, FIRST_PAGE_SIZE)
         while True:
             request = self._iot.ListDevicesRequest(
-                parent=ref.path, field_mask=self._mask, page_size=size, page_token=token)
-            size = self._page_size
+                parent=ref.path, field_mask=self._mask, page_size=self._page_size, page_token=token)
             # The pager would fetch later pages with the library's default retry and
             # timeout; one call per page keeps ours on every page.
             page = self._call("list devices", "GET", ref.path, self._pager(
