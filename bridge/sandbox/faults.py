@@ -1,6 +1,7 @@
 """Faults on demand for the stand-ins: latency, 5xx, 429 with Retry-After, dropped connections.
 
-Settable at start (`Faults(...)`) and at run time (`POST /_sandbox/faults` with JSON).
+Settable at start (`Faults(...)`) and at run time (`POST /_sandbox/faults` with JSON). With
+`latency_ms`, an answer leaves that long after its request arrived (processing included).
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def install(app: Flask, faults: Faults) -> None:
         if request.path.startswith("/_sandbox/") or request.environ.get(BYPASS):
             return None
         delay, fault = faults.draw()
+        if fault is None:
+            # Answered `latency_ms` after the request arrived, the stand-in's own processing
+            # included, like a remote server's round trip (see _hold).
+            g.fault_answer_at = time.monotonic() + delay
+            return None
         if delay:
             time.sleep(delay)
         if fault == "drop":
@@ -110,6 +116,15 @@ def install(app: Flask, faults: Faults) -> None:
             body.status_code = status
             return body
         return None
+
+    @app.after_request
+    def _hold(response: Response) -> Response:
+        answer_at = g.pop("fault_answer_at", None)
+        if answer_at is not None:
+            remaining = answer_at - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
+        return response
 
     @app.route(ADMIN_PATH, methods=["GET", "POST"])
     def _faults_admin() -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -45,6 +46,19 @@ def test_faults_can_be_set_at_run_time(fresh: Mender) -> None:
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "3"
     requests.post(admin, json={"rate_429": 0.0}, timeout=10)
     assert fresh.call("GET", f"{DEVAUTH}/devices").status_code == 200
+
+
+def test_latency_holds_each_answer_until_it_is_due(fresh: Mender) -> None:
+    # Only a lower bound: the answer must not leave before the injected round trip is over
+    # (a fault that did nothing would fail this); no upper bound on a shared machine.
+    admin = fresh.url + "/_sandbox/faults"
+    requests.post(admin, json={"latency_ms": 200}, timeout=10).raise_for_status()
+    for method, path in (("GET", f"{DEVAUTH}/devices"), ("GET", f"{DEVAUTH}/devices/none")):
+        started = time.monotonic()
+        answer = fresh.call(method, path)
+        assert time.monotonic() - started >= 0.2, (method, path)
+        assert answer.status_code in (200, 404)
+    requests.post(admin, json={"latency_ms": 0}, timeout=10).raise_for_status()
 
 
 @pytest.mark.parametrize(("value", "text"), [
