@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from bridge.errors import ConfigError, IdentityError
 from bridge.identity import DEFAULT_TEMPLATE, IdentityTemplate
-from bridge.model import Secret
+from bridge.model import RegistryRef, Secret
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,27 @@ class Settings:
     @property
     def template(self) -> IdentityTemplate:
         return IdentityTemplate.parse(self.identity_template)
+
+    def registry_ref(self, name: str) -> RegistryRef:
+        """A registry by short name (in IOT_PROJECT and IOT_LOCATION) or by full path
+        `projects/P/locations/L/registries/R`; ValueError for anything else."""
+        parts = name.split("/")
+        if (len(parts) == 6 and parts[0::2] == ["projects", "locations", "registries"]
+                and all(parts[1::2])):
+            return RegistryRef(parts[1], parts[3], parts[5])
+        if len(parts) == 1 and name:
+            return RegistryRef(self.iot_project or "", self.iot_location, name)
+        raise ValueError(f"not a registry name or path: {name[:200]!r}")
+
+    @property
+    def registry_refs(self) -> list[RegistryRef]:
+        """The configured registries (IOT_REGISTRIES); empty means all of the location."""
+        return [self.registry_ref(name) for name in self.iot_registries]
+
+    def secret_values(self) -> list[str]:
+        """The secrets' texts, for the log redactor; never for anything that prints."""
+        secrets = (self.mender_token, self.mender_password, self.webhook_secret)
+        return [s.reveal() for s in secrets if s is not None]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -135,6 +156,11 @@ class Settings:
             IdentityTemplate.parse(self.identity_template)
         except IdentityError as exc:
             out.append(f"IDENTITY_TEMPLATE: {exc}")
+        for name in self.iot_registries:
+            try:
+                self.registry_ref(name)
+            except ValueError as exc:
+                out.append(f"IOT_REGISTRIES: {exc}")
         return out
 
 

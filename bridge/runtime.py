@@ -91,8 +91,7 @@ class Runtime:
             except ConfigError as exc:
                 self._fail(exc)
                 raise
-            secrets = (settings.mender_token, settings.mender_password, settings.webhook_secret)
-            logs.redact(*(s.reveal() for s in secrets if s is not None))
+            logs.redact(*settings.secret_values())
             logging.getLogger(logs.LOGGER_NAME).setLevel(settings.log_level)
             self._settings = settings
         return self._settings
@@ -198,36 +197,20 @@ class Runtime:
     def registry_ref(self, name: str) -> RegistryRef:
         """A configured registry by short name or full path; ValueError if not acceptable."""
         settings = self.settings()
-        parts = name.split("/")
-        if len(parts) == 6 and parts[0::2] == ["projects", "locations", "registries"]:
-            ref = RegistryRef(parts[1], parts[3], parts[5])
-        elif len(parts) == 1 and name and settings.iot_project:
-            ref = RegistryRef(settings.iot_project, settings.iot_location, name)
-        elif len(parts) == 1 and name:
+        if "/" not in name and name and not settings.iot_project:
             raise ValueError("IOT_PROJECT is not set: give the registry's full path "
                              "projects/P/locations/L/registries/R")
-        else:
-            raise ValueError(f"not a registry id or path: {name[:200]!r}")
-        allowed = {r.path for r in self.configured_refs(settings)}
+        ref = settings.registry_ref(name)
+        allowed = {r.path for r in settings.registry_refs}
         if allowed and ref.path not in allowed:
             raise ValueError(f"registry {ref.path} is not one the bridge is configured for")
         return ref
-
-    def configured_refs(self, settings: Settings) -> list[RegistryRef]:
-        refs = []
-        for name in settings.iot_registries:
-            parts = name.split("/")
-            if len(parts) == 6:
-                refs.append(RegistryRef(parts[1], parts[3], parts[5]))
-            else:
-                refs.append(RegistryRef(settings.iot_project or "", settings.iot_location, name))
-        return refs
 
     def reconcile(self) -> Report:
         """Backfill every configured registry (all registries of the location if none)."""
         bridge = self.bridge()
         settings = self.settings()
-        refs = self.configured_refs(settings) or bridge.registry.list_registries(
+        refs = settings.registry_refs or bridge.registry.list_registries(
             settings.iot_project or "", settings.iot_location)
         logs.emit(self.log, logging.INFO, f"reconcile {len(refs)} registries",
                   registries=[r.path for r in refs])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -33,26 +32,15 @@ def load_settings(config: str | None) -> Settings:
 def registry_refs(settings: Settings, names: tuple[str, ...]) -> list[RegistryRef]:
     """`--registry` names (short, or full `projects/…/registries/…` paths), else the
     configured ones; empty means every registry of the location."""
-    refs = []
-    for name in names or settings.iot_registries:
-        parts = name.split("/")
-        if len(parts) == 6 and parts[0::2] == ["projects", "locations", "registries"]:
-            refs.append(RegistryRef(parts[1], parts[3], parts[5]))
-        elif len(parts) == 1 and name:
-            refs.append(RegistryRef(settings.iot_project or "", settings.iot_location, name))
-        else:
-            raise click.BadParameter(f"not a registry name or path: {name!r}",
-                                     param_hint="--registry")
-    return refs
+    try:
+        return [settings.registry_ref(name) for name in names] or settings.registry_refs
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--registry") from None
 
 
 def _setup(config: str | None, quiet: bool) -> Settings:
-    # google-api-core warns at import about future Python support: noise for a CLI user.
-    warnings.filterwarnings("ignore", message="You are using a Python version",
-                            category=FutureWarning)
     settings = load_settings(config)
-    secrets = (settings.mender_token, settings.mender_password, settings.webhook_secret)
-    logs.redact(*(s.reveal() for s in secrets if s is not None))
+    logs.redact(*settings.secret_values())
     logs.configure("ERROR" if quiet else settings.log_level, stream=sys.stderr)
     return settings
 

@@ -10,7 +10,7 @@ import pytest
 from bridge.config import Settings, is_loopback
 from bridge.errors import ConfigError
 from bridge.identity import IdentityTemplate
-from bridge.model import Secret
+from bridge.model import RegistryRef, Secret
 
 TOKEN = "pat-SECRET-value-0123456789"
 BASE = {"MENDER_TOKEN": TOKEN, "IOT_PROJECT": "my-project"}
@@ -168,3 +168,25 @@ def test_from_mapping_accepts_typed_values_and_every_field_has_an_env_name() -> 
     names = {f.name for f in fields(Settings)}
     assert all(n == n.lower() and n.isidentifier() for n in names)
     assert Settings.from_env({k.upper(): "" for k in names} | BASE).concurrency == 16
+
+
+def test_registries_by_short_name_or_full_path() -> None:
+    full = "projects/q/locations/asia-east1/registries/b"
+    settings = Settings.from_env({**BASE, "IOT_LOCATION": "europe-west1",
+                                  "IOT_REGISTRIES": f"a, {full}"})
+    assert settings.registry_refs == [RegistryRef("my-project", "europe-west1", "a"),
+                                      RegistryRef("q", "asia-east1", "b")]
+    assert settings.registry_ref("c") == RegistryRef("my-project", "europe-west1", "c")
+    for bad in ("", "a/b", "projects//locations/l/registries/r", "x/p/locations/l/registries/r"):
+        with pytest.raises(ValueError, match="not a registry name or path"):
+            settings.registry_ref(bad)
+
+
+def test_malformed_configured_registry_is_a_config_problem() -> None:
+    assert any(p.startswith("IOT_REGISTRIES: not a registry name or path")
+               for p in problems_of({**BASE, "IOT_REGISTRIES": "ok,projects/p/registries/r"}))
+
+
+def test_secret_values_are_the_set_secrets_only() -> None:
+    settings = Settings.from_env({**BASE, "WEBHOOK_SECRET": "hook-secret"})
+    assert settings.secret_values() == [TOKEN, "hook-secret"]
