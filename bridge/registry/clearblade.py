@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter, Retry
 
-from bridge.config import is_loopback
+from bridge.config import check_url
 from bridge.errors import ApiError, ConfigError
 from bridge.model import RegistryDevice, RegistryRef, Secret
 from bridge.registry.convert import (
@@ -46,16 +46,8 @@ def _account(configuration: str | Path | Mapping[str, Any]) -> dict[str, Any]:
                if not isinstance(data, dict) or not isinstance(data.get(k), str)]
     if missing or not isinstance(data, dict):
         raise ConfigError(f"CLEARBLADE_CONFIGURATION lacks {', '.join(missing)}")
-    _check_url(data["url"])
+    check_url("ClearBlade url", data["url"])
     return data
-
-
-def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"ClearBlade url must be an https:// URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError("ClearBlade url: plain http:// is refused except to loopback")
 
 
 class ClearBladeRegistry:
@@ -145,7 +137,7 @@ class ClearBladeRegistry:
         except KeyError as exc:
             raise api_error(502, "get registry credentials", path=ref.path,
                             detail=f"answer lacks {exc}") from None
-        _check_url(url)
+        check_url("ClearBlade regional url", url)
         with self._lock:
             self._regional[ref] = regional
         return regional
