@@ -18,6 +18,7 @@ import requests
 import bridge
 from bridge.device import SimulatedDevice
 from bridge.devicekeys import certificate, formats
+from bridge.mender import MenderClient
 from bridge.model import CredentialFormat, MenderDevice, RegistryRef
 from bridge.sandbox.launcher import LOCATION, PROJECT, REGISTRY, Sandbox
 
@@ -121,6 +122,7 @@ class World:
         self.sandbox = Sandbox(data_dir, tls=True)
         self.function: FunctionProcess | None = None
         self.iot: Any = None
+        self.mender: MenderClient | None = None
         self.http = requests.Session()
 
     def start(self) -> World:
@@ -133,11 +135,15 @@ class World:
                "ON_BLOCKED": "reject", "LOG_LEVEL": "INFO", **self.function_env}
         self.function = FunctionProcess(env, self.data_dir / "function.log").start()
         self.iot = _iot_client(self.sandbox.registry_url)
+        self.mender = MenderClient(self.sandbox.mender_url, token=self.sandbox.token,
+                                   ca_bundle=str(self.sandbox.ca_cert))
         return self
 
     def stop(self) -> None:
         if self.function is not None:
             self.function.stop()
+        if self.mender is not None:
+            self.mender.close()
         self.sandbox.stop()
         self.http.close()
 
@@ -189,12 +195,9 @@ class World:
     # Mender side -------------------------------------------------------------------------
     def mender_devices(self) -> dict[str, MenderDevice]:
         """Mender devices by their `google_iot_id`, read with the bridge's Mender client."""
-        from bridge.mender import MenderClient
-
-        client = MenderClient(self.sandbox.mender_url, token=self.sandbox.token,
-                              ca_bundle=str(self.sandbox.ca_cert))
-        with client:
-            return {str(d.identity_data.get("google_iot_id")): d for d in client.iter_devices()}
+        assert self.mender is not None, "the world is not started"
+        return {str(d.identity_data.get("google_iot_id")): d
+                for d in self.mender.iter_devices()}
 
     def authenticate(self, device: SimulatedDevice) -> bool:
         token = device.authenticate(self.sandbox.mender_url, str(self.sandbox.ca_cert),
