@@ -5,6 +5,8 @@
     ├── InvalidKeyError      a credential that cannot or must not be sent to Mender
     ├── IdentityError        an identity template that cannot be parsed or rendered
     ├── EventError           an event that cannot be read
+    ├── InputError           a name or request outside what the bridge accepts (malformed,
+    │                        or outside the configured project, location and registries)
     └── ApiError             a remote call failed (service, method, path, status)
         ├── TransientApiError    timeouts, connection errors, 429, 5xx: worth retrying
         └── PermanentApiError    other 4xx: retrying will not help
@@ -41,6 +43,11 @@ class IdentityError(BridgeError):
 
 class EventError(BridgeError):
     """An event payload that is not a registry device change the bridge understands."""
+
+
+class InputError(BridgeError):
+    """Hostile or malformed input: a name that breaks Cloud IoT's rules, or a registry outside
+    the configured scope. Entry points answer 400, acknowledge an event, or exit 2."""
 
 
 class ApiError(BridgeError):
@@ -104,3 +111,21 @@ class NotFound(PermanentApiError):
 
 class Conflict(PermanentApiError):
     """The remote object already exists or is in a conflicting state (409)."""
+
+
+def from_status(status: int | None, message: str, *, service: str, method: str = "",
+                path: str = "", detail: str = "", request_id: str = "",
+                retry_after: float | None = None) -> ApiError:
+    """The one mapping of an HTTP status (None: no answer at all) onto the tree: 404 NotFound,
+    409 Conflict, 408/429/5xx and no answer transient, any other 4xx permanent."""
+    kind: type[ApiError]
+    if status is None or status in (408, 429) or status >= 500:
+        kind = TransientApiError
+    elif status == 404:
+        kind = NotFound
+    elif status == 409:
+        kind = Conflict
+    else:
+        kind = PermanentApiError
+    return kind(message, service=service, method=method, path=path, status=status,
+                detail=detail, request_id=request_id, retry_after=retry_after)

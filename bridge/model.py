@@ -170,5 +170,28 @@ class AlreadyExists:
 
 PreauthResult = Preauthorized | AlreadyExists
 
+
+class ChangeKind(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class DeviceChange:
+    """A device created, updated or deleted in a registry, as one audit-log entry tells it.
+    Its names are as the event gave them: the service validates and scopes them."""
+
+    kind: ChangeKind
+    ref: RegistryRef
+    device_id: str | None
+    num_id: str | None
+    update_mask: tuple[str, ...] | None = None
+    message_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.ref.registry}/{self.device_id or self.num_id or '?'}"
+
 MENDER_SERVICE: Final = "mender"
 REGISTRY_SERVICE: Final = "registry"

@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "sync": "bridge.cli.sync:sync",
     "device": "bridge.cli.sync:device",
     "demo": "bridge.cli.demo:demo",
+    "listen": "bridge.cli.listen:listen",
+    "dead-letters": "bridge.cli.deadletters:dead_letters",
 }
 
 

@@ -3,7 +3,7 @@
 `decode` detects the envelope; each `decode_*` reads one kind. Only EventError is raised.
 """
 
-from bridge.events.entry import ChangeKind, DeviceChange, decode_log_entry
+from bridge.events.entry import decode_log_entry
 from bridge.events.envelopes import (
     AUDIT_WRITTEN,
     PUBSUB_PUBLISHED,
@@ -13,6 +13,7 @@ from bridge.events.envelopes import (
     decode_pubsub_message,
     decode_push,
 )
+from bridge.model import ChangeKind, DeviceChange
 
 __all__ = [
     "AUDIT_WRITTEN",

@@ -7,13 +7,11 @@ is never read: the real service writes it without its `registries/` segment.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from bridge.errors import EventError
-from bridge.model import RegistryRef
+from bridge.model import ChangeKind, DeviceChange, RegistryRef
 
 METHOD_PREFIX = "google.cloud.iot.v1.DeviceManager."
 MAX_TEXT = 1024
@@ -24,26 +22,8 @@ _RESOURCE = re.compile(
 _MASK_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-class ChangeKind(enum.StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-
-
 _KINDS = {"CreateDevice": ChangeKind.CREATE, "UpdateDevice": ChangeKind.UPDATE,
           "DeleteDevice": ChangeKind.DELETE}
-
-
-@dataclass(frozen=True)
-class DeviceChange:
-    """A device created, updated or deleted in a registry, as one audit-log entry tells it."""
-
-    kind: ChangeKind
-    ref: RegistryRef
-    device_id: str | None
-    num_id: str | None
-    update_mask: tuple[str, ...] | None = None
-    message_id: str | None = None
 
 
 def mapping(value: object, what: str) -> Mapping[str, object]:

@@ -11,7 +11,8 @@ import json
 from collections.abc import Mapping
 
 from bridge.errors import EventError
-from bridge.events.entry import DeviceChange, decode_log_entry, mapping
+from bridge.events.entry import decode_log_entry, mapping
+from bridge.model import DeviceChange
 
 MAX_BYTES = 1024 * 1024
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
