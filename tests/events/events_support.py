@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 from bridge.events import ChangeKind, DeviceChange
 from bridge.model import RegistryRef
+from tests.fixtures import audit_entry
 
-FIXTURE = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "audit-log"
-           / "create-device.json")
 MESSAGE_ID = "2070443601311540"
 PUBLISHED = "2019-05-22T16:16:48.500Z"
 EXPECTED = DeviceChange(ChangeKind.CREATE, RegistryRef("cloud-custodian", "europe-west1",
@@ -20,8 +18,8 @@ EXPECTED = DeviceChange(ChangeKind.CREATE, RegistryRef("cloud-custodian", "europ
 
 
 def entry() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    return data
+    """The captured CreateDevice entry (tests/fixtures/audit-log), a fresh copy each call."""
+    return audit_entry()
 
 
 def pubsub_message(log: dict[str, Any] | None = None) -> dict[str, Any]:

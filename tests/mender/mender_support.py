@@ -4,7 +4,6 @@ scripted loopback server for real connection faults (drops, hangs, TLS)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import ssl
 import threading
@@ -13,21 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 import requests
 import yaml
 from mender_bodies import BASE
 from werkzeug.datastructures import Headers
 
-# The repo is main/ and shared/ is its sibling (CI clones main with a copy of shared beside it).
-SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "mender-openapi"
+from tests.fixtures import SHARED, shared_file
+
+# Mender's specs, where a copy sits beside the checkout (docs/mender-api.md#specs).
+SPEC_DIR = SHARED / "mender-openapi"
+UNCHECKED = "the Mender client's exchanges not checked against Mender's OpenAPI spec"
 
 
 def load_openapi() -> Any:
-    spec = SPEC_DIR / "mender-server-dist-openapi.yaml"
-    if not spec.is_file():
-        if os.environ.get("REQUIRE_SHARED"):
-            pytest.fail(f"REQUIRE_SHARED is set but the Mender OpenAPI spec is missing: {spec}")
+    spec = shared_file("mender-openapi/mender-server-dist-openapi.yaml", UNCHECKED)
+    if spec is None:
         return None
     from openapi_core import Config, OpenAPI
 
@@ -95,8 +94,8 @@ def _is_json(response: requests.Response) -> bool:
 
 
 def _error_schema() -> dict[str, Any]:
-    path = SPEC_DIR / "common-schemas.yaml"
-    if not path.is_file():
+    path = shared_file("mender-openapi/common-schemas.yaml", UNCHECKED)
+    if path is None:
         return {}
     schema: dict[str, Any] = yaml.safe_load(path.read_text())["components"]["schemas"]["Error"]
     return schema
