@@ -1,5 +1,6 @@
 """Registry stand-in: Cloud IoT Core v1 REST, the device HTTP bridge, ClearBlade-style routes
-and audit-log delivery as Pub/Sub push envelopes, persisted in `data_dir/registry.sqlite`.
+and audit-log events (published to a Pub/Sub topic as a Logging sink does, and/or posted as push
+envelopes to endpoints), persisted in `data_dir/registry.sqlite`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bridge.sandbox.registry import clearblade_routes, google_routes
 from bridge.sandbox.registry.audit import Deliverer
 from bridge.sandbox.registry.resources import ApiFailure
 from bridge.sandbox.registry.service import Service
+from bridge.sandbox.registry.sink import TopicSink
 from bridge.sandbox.registry.store import Store
 
 __all__ = ["create_app"]
@@ -33,12 +35,18 @@ def create_app(
     registries: Sequence[str] = (),
     audit_backoff: tuple[float, float] = (0.5, 30.0),
     audit_max_attempts: int = 8,
+    audit_topic: str | None = None,
+    pubsub_emulator_host: str | None = None,
 ) -> Flask:
     """The registry stand-in as a Flask app; `registries` are created in project/location if
-    missing. `app.extensions["registry_sandbox"]` holds the service (`.deliverer.close()`)."""
+    missing. With `audit_topic` (`projects/P/topics/T`), every audit entry is also published
+    there, on the emulator at `pubsub_emulator_host` if given. `app.extensions
+    ["registry_sandbox"]` holds the service (`.close()` stops delivery and the database)."""
     store = Store(Path(data_dir) / "registry.sqlite")
+    sink = TopicSink(audit_topic, pubsub_emulator_host) if audit_topic else None
     deliverer = Deliverer(store, audit_endpoints, min_backoff=audit_backoff[0],
-                          max_backoff=audit_backoff[1], max_attempts=audit_max_attempts)
+                          max_backoff=audit_backoff[1], max_attempts=audit_max_attempts,
+                          sink=sink)
     service = Service(store, deliverer)
     for rid in registries:
         if store.registry(project, location, rid) is None:

@@ -1,9 +1,10 @@
-"""Audit-log events of the stand-in, delivered as the Logging sink + Pub/Sub push chain would.
+"""Audit-log events of the stand-in, delivered as the Logging sink + Pub/Sub chain would.
 
 Each device create/update/delete becomes a Cloud Audit LogEntry shaped like the captured one,
-wrapped in a Pub/Sub push envelope and queued (SQLite) per endpoint; a background thread POSTs
-due items, retrying non-2xx answers and connection errors with exponential backoff, at least
-once, then moves an item that keeps failing to the dead letters.
+queued (SQLite) once per target: the Pub/Sub topic of a `TopicSink` (the entry's JSON, as a
+sink publishes it) and each direct push endpoint (a push envelope). A background thread sends
+due items, retrying failures with exponential backoff, at least once, then moves an item that
+keeps failing to the dead letters.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import requests
 
+from bridge.sandbox.registry.sink import TopicSink
 from bridge.sandbox.registry.store import Delivery, Store
 
 METHOD = "google.cloud.iot.v1.DeviceManager."
@@ -70,13 +72,17 @@ def push_envelope(entry: dict[str, Any], project: str) -> bytes:
     }).encode()
 
 
+def is_topic(target: str) -> bool:
+    return target.startswith("projects/")
+
+
 class Deliverer:
-    """Owns the endpoint list and the delivery thread."""
+    """Owns the push endpoint list, the topic sink and the delivery thread."""
 
     def __init__(self, store: Store, endpoints: Sequence[str], *, min_backoff: float = 0.5,
-                 max_backoff: float = 30.0, max_attempts: int = 8, timeout: float = 10.0
-                 ) -> None:
-        self.store = store
+                 max_backoff: float = 30.0, max_attempts: int = 8, timeout: float = 10.0,
+                 sink: TopicSink | None = None) -> None:
+        self.store, self.sink = store, sink
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
         self.max_attempts, self.timeout = max_attempts, timeout
         self._endpoints = list(endpoints) or json.loads(store.meta("audit_endpoints", "[]"))
@@ -96,10 +102,13 @@ class Deliverer:
         self.store.set_meta("audit_endpoints", json.dumps(self._endpoints))
 
     def deliveries(self, entry: dict[str, Any], project: str) -> list[Delivery]:
-        if not self._endpoints:
-            return []
-        body = push_envelope(entry, project)
-        return [(endpoint, body) for endpoint in self._endpoints]
+        found: list[Delivery] = []
+        if self.sink is not None:
+            found.append((self.sink.topic, json.dumps(entry).encode()))
+        if self._endpoints:
+            body = push_envelope(entry, project)
+            found += [(endpoint, body) for endpoint in self._endpoints]
+        return found
 
     def notify(self) -> None:
         self._wake.set()
@@ -109,21 +118,40 @@ class Deliverer:
         self._wake.set()
         self._thread.join(timeout=5)
         self._session.close()
+        if self.sink is not None:
+            self.sink.close()
 
     def status(self) -> dict[str, Any]:
-        return {**self.store.audit_counts(), "endpoints": self.endpoints}
+        return {**self.store.audit_counts(), "endpoints": self.endpoints,
+                "topic": self.sink.topic if self.sink else None}
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for item, endpoint, body, attempts in self.store.due(time.time()):
+            due = self.store.due(time.time())
+            self._publish([d for d in due if is_topic(d[1])])
+            for item, endpoint, body, attempts in due:
                 if self._stop.is_set():
                     return
-                self._deliver(item, endpoint, body, attempts + 1)
+                if not is_topic(endpoint):
+                    self._deliver(item, endpoint, body, attempts + 1)
             upcoming = self.store.next_due()
             wait = 1.0 if upcoming is None else min(max(upcoming - time.time(), 0.0), 1.0)
             if wait > 0:
                 self._wake.wait(wait)
             self._wake.clear()
+
+    def _publish(self, due: Sequence[tuple[int, str, bytes, int]]) -> None:
+        """All due topic items at once: the sink publishes them in parallel batches."""
+        if not due:
+            return
+        if self.sink is None:
+            errors = ["no Pub/Sub topic configured (started without the emulator)"] * len(due)
+            for item, _, _, attempts in due:
+                self.store.mark(item, "dead", attempts, time.time(), errors[0])
+            return
+        errors = self.sink.publish([(topic, body) for _, topic, body, _ in due])
+        for (item, _, _, attempts), error in zip(due, errors, strict=True):
+            self._settle(item, attempts + 1, error)
 
     def _deliver(self, item: int, endpoint: str, body: bytes, attempt: int) -> None:
         try:
@@ -132,6 +160,9 @@ class Deliverer:
             error = "" if answer.status_code in _ACK else f"HTTP {answer.status_code}"
         except requests.RequestException as exc:
             error = type(exc).__name__
+        self._settle(item, attempt, error)
+
+    def _settle(self, item: int, attempt: int, error: str) -> None:
         if not error:
             self.store.mark(item, "delivered", attempt, time.time())
         elif attempt >= self.max_attempts:
