@@ -1,4 +1,4 @@
-"""The one place that executes planned actions against Mender, and the backfill's throttle.
+"""The one place that executes planned actions against Mender.
 
 Every action is idempotent: a 409 on the first preauthorize means the device exists, so it is
 read and re-planned; an auth set or device already gone counts as done.
@@ -7,31 +7,40 @@ read and re-planned; an auth set or device already gone counts as done.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 
 from bridge import logs
 from bridge.errors import ApiError, NotFound, TransientApiError
-from bridge.model import AlreadyExists, AuthStatus, MenderDevice, RegistryDevice
+from bridge.model import (
+    MENDER_SERVICE,
+    AlreadyExists,
+    AuthStatus,
+    MenderDevice,
+    RegistryDevice,
+)
 from bridge.ports import Mender
 from bridge.reconcile import Action, Kind, Policy, Reason, plan
 from bridge.report import Outcome, Report, Status
 
 log = logs.get_logger("sync")
+DECOMMISSION_RETRY_S = 5.0
 
 
 class Applier:
     """Executes one device's actions. `raise_transient`: let TransientApiError escape (the
-    event path: the runtime answers 500 and Pub/Sub redelivers)."""
+    event path: the runtime answers 500 and Pub/Sub redelivers). `collides`: asked before an
+    existing Mender device (a 409) is changed for a registry device; a reason it gives (the
+    identity belongs to another registry's device too) stops it as a conflict."""
 
     def __init__(self, mender: Mender, policy: Policy, clock: Callable[[], datetime], *,
-                 raise_transient: bool = False) -> None:
+                 raise_transient: bool = False,
+                 collides: Callable[[RegistryDevice], str | None] | None = None) -> None:
         self.mender = mender
         self.policy = policy
         self.clock = clock
         self.raise_transient = raise_transient
+        self.collides = collides
 
     def apply(self, registry: RegistryDevice | None, actions: list[Action], report: Report,
               *, prune: bool = False, replans: int = 2) -> bool:
@@ -51,7 +60,18 @@ class Applier:
                 continue
             if existing is not None and registry is not None and replans > 0:
                 try:
+                    conflict = self.collides(registry) if self.collides else None
+                    if conflict:
+                        report.record(action, Status.CONFLICT, conflict)
+                        return ok
                     current = self._read(existing)
+                    if current is not None and current.decommissioning:
+                        # Mender removes a decommissioned device asynchronously; until its
+                        # workflow ends, the identity answers 409 (docs/mender-api.md).
+                        raise TransientApiError(
+                            f"{action.device}: the Mender device with this identity is still "
+                            "being decommissioned", service=MENDER_SERVICE,
+                            retry_after=DECOMMISSION_RETRY_S)
                 except ApiError as exc:
                     if self.raise_transient and isinstance(exc, TransientApiError):
                         raise
@@ -102,45 +122,3 @@ class Applier:
         if log.isEnabledFor(level):
             logs.emit(log, level, f"{item.action} {item.device}: {item.status} ({item.detail})",
                       device=item.device, action=item.action, outcome=item.status)
-
-
-class Throttle:
-    """Bounds in-flight work; additive increase, multiplicative decrease on 429."""
-
-    def __init__(self, maximum: int, *, increase_every: int = 20) -> None:
-        self.maximum = max(1, maximum)
-        self.limit = self.maximum
-        self.increase_every = increase_every
-        self.in_flight = 0
-        self.lowest = self.maximum
-        self._successes = 0
-        self._quiet_until = 0.0
-        self._cond = threading.Condition()
-
-    def acquire(self) -> None:
-        with self._cond:
-            while self.in_flight >= self.limit:
-                self._cond.wait()
-            self.in_flight += 1
-
-    def release(self, ok: bool = True) -> None:
-        with self._cond:
-            self.in_flight -= 1
-            if ok:
-                self._successes += 1
-                if self._successes >= self.increase_every and self.limit < self.maximum:
-                    self.limit += 1
-                    self._successes = 0
-            self._cond.notify_all()
-
-    def throttled(self, retry_after: float) -> None:
-        """A 429 was seen. Several requests in flight see the same 429 burst: halve once per
-        Retry-After window, not once per request."""
-        now = time.monotonic()
-        with self._cond:
-            if now < self._quiet_until:
-                return
-            self._quiet_until = now + max(retry_after, 0.2)
-            self.limit = max(1, self.limit // 2)
-            self.lowest = min(self.lowest, self.limit)
-            self._successes = 0

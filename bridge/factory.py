@@ -1,24 +1,65 @@
-"""Builds a Bridge from settings: the one place that picks and constructs the adapters.
+"""The composition root: builds the Service from Settings — the one place that picks and
+constructs the adapters and hands each only the few settings it needs.
 
 Adapters are imported here, lazily, so the core and the CLI's `--help` stay light.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from bridge.config import Settings
+from bridge.configvalues import Target
+from bridge.identity import IdentityTemplate
+from bridge.keys import KeyPolicy
 from bridge.reconcile import Policy
+from bridge.service import Service
 from bridge.sync import Bridge
 
+if TYPE_CHECKING:
+    from bridge.mender import MenderClient
+    from bridge.ports import Registry
 
-def build_bridge(settings: Settings, *, concurrency: int | None = None) -> Bridge:
-    """A Bridge over the configured registry backend and Mender server; `concurrency`
-    overrides the setting (the Mender connection pool is sized from it)."""
-    from bridge import registry
+
+def policy(settings: Settings) -> Policy:
+    return Policy(IdentityTemplate.parse(settings.identity_template), settings.on_delete,
+                  settings.on_blocked, settings.revoke_removed_keys,
+                  KeyPolicy(min_rsa_bits=settings.min_rsa_bits))
+
+
+def registry(settings: Settings) -> Registry:
+    """The registry adapter REGISTRY_BACKEND asks for."""
+    from bridge.registry import ClearBladeRegistry, GoogleRegistry
+
+    if settings.registry_backend == "clearblade":
+        assert settings.clearblade_configuration is not None  # the settings check says so
+        return ClearBladeRegistry(settings.clearblade_configuration)
+    return GoogleRegistry(endpoint=settings.iot_endpoint, credentials=settings.iot_credentials)
+
+
+def mender(settings: Settings, target: Target, concurrency: int) -> MenderClient:
     from bridge.mender import MenderClient
 
-    if concurrency is not None:
-        settings = replace(settings, concurrency=concurrency)
-    return Bridge(registry.from_settings(settings), MenderClient.from_settings(settings),
-                  Policy.from_settings(settings), concurrency=settings.concurrency)
+    return MenderClient(target.mender_url, token=target.mender_token,
+                        username=None if target.name else settings.mender_username,
+                        password=None if target.name else settings.mender_password,
+                        ca_bundle=target.mender_ca_bundle, timeout=settings.mender_timeout,
+                        pool_size=max(32, concurrency * 2))
+
+
+def build_service(settings: Settings, *, concurrency: int | None = None) -> Service:
+    """The Service over the configured registry backend and Mender target(s); `concurrency`
+    overrides the setting (each Mender connection pool is sized from it)."""
+    workers = concurrency or settings.concurrency
+    scope, rules = settings.scope, policy(settings)
+    source = registry(settings)
+    closers = [getattr(source, "close", lambda: None)]
+    targets = []
+    for target in settings.targets():
+        client = mender(settings, target, workers)
+        closers.append(client.close)
+        bridge = Bridge(source, client, rules, scope=scope, concurrency=workers,
+                        notify_url=target.mender_url if settings.notify_device else None,
+                        name=target.name)
+        targets.append((bridge, frozenset(scope.registry(r) for r in target.registries)))
+    return Service(scope, source, targets, closers)

@@ -74,8 +74,19 @@ class IdentityTemplate:
         return frozenset(name for name, _ in self.attributes)
 
     @property
+    def fields(self) -> frozenset[str]:
+        """The fields the template reads: `device.id`, `registry`, ... and `metadata[KEY]`."""
+        return frozenset(f for _, pattern in self.attributes for f in _PLACEHOLDER.findall(pattern))
+
+    def uses(self, field: str) -> bool:
+        """Whether the template reads `field` (`"metadata"`: any metadata key)."""
+        if field == "metadata":
+            return any(f.startswith("metadata[") for f in self.fields)
+        return field in self.fields
+
+    @property
     def reads_metadata(self) -> bool:
-        return any("{metadata[" in pattern for _, pattern in self.attributes)
+        return self.uses("metadata")
 
     def render(self, device: RegistryDevice) -> dict[str, str]:
         values = {
@@ -101,9 +112,33 @@ class IdentityTemplate:
 
         return {name: _PLACEHOLDER.sub(substitute, pattern) for name, pattern in self.attributes}
 
+    def match(self, identity: Mapping[str, object]) -> dict[str, str] | None:
+        """The field values this template would have rendered `identity` from, or None when
+        it cannot have rendered it (other attributes, a literal part that differs)."""
+        if not self.follows(identity):
+            return None
+        found: dict[str, str] = {}
+        for name, pattern in self.attributes:
+            fields = _PLACEHOLDER.findall(pattern)
+            parts = [re.escape(p) for p in _PLACEHOLDER.split(pattern)[0::2]]
+            regex = "(.+?)".join(parts)
+            hit = re.fullmatch(regex, str(identity[name]), re.DOTALL)
+            if hit is None:
+                return None
+            for field, value in zip(fields, hit.groups(), strict=True):
+                if found.setdefault(field, value) != value:
+                    return None
+        return found
+
     def follows(self, identity: Mapping[str, object]) -> bool:
         """Whether a Mender identity has exactly this template's attributes, all strings."""
         return set(identity) == self.names and all(isinstance(v, str) for v in identity.values())
+
+
+def describe(identity: Mapping[str, object], limit: int = 0) -> str:
+    """`a=1,b=2` (sorted), for messages; cut to `limit` characters when given."""
+    text = ",".join(f"{k}={v}" for k, v in sorted(identity.items(), key=lambda kv: str(kv[0])))
+    return text if not limit or len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _go_decoded(text: str) -> str:
@@ -175,6 +210,11 @@ def canonical_json(value: object) -> str:
     raise IdentityError(f"identity value of type {type(value).__name__} is not JSON")
 
 
+def identity_digest(identity: Mapping[str, object]) -> bytes:
+    """sha256 of the canonical JSON: the key Mender looks devices up by."""
+    return hashlib.sha256(canonical_json(identity).encode("utf-8")).digest()
+
+
 def identity_hash(identity: Mapping[str, object]) -> str:
-    """sha256 (hex) of the canonical JSON: the key Mender looks devices up by."""
-    return hashlib.sha256(canonical_json(identity).encode("utf-8")).hexdigest()
+    """`identity_digest` in hex, as Mender stores it (`id_data_sha256`)."""
+    return identity_digest(identity).hex()

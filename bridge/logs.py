@@ -2,7 +2,8 @@
 
 Cloud Functions and Cloud Run turn a JSON line on stdout into a LogEntry (`severity`,
 `message`, `logging.googleapis.com/labels`; other keys land in `jsonPayload`). Every line
-passes through a redactor that blanks registered secrets, whatever logged them.
+passes through the `Redactor` its handler was configured with (one per runtime), which blanks
+that runtime's secrets, raw, JSON-escaped or percent-encoded, whatever logged them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 LOGGER_NAME = "mender_bridge"
 LABELS_KEY = "logging.googleapis.com/labels"
@@ -28,30 +30,42 @@ _SEVERITY = {
     logging.ERROR: "ERROR",
     logging.CRITICAL: "CRITICAL",
 }
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
 
 
-def redact(*secrets: str | None) -> None:
-    """Register secret values that must never appear in a log line (tokens, passwords)."""
-    with _secrets_lock:
-        # Very short values would blank unrelated text; they are not credentials anyway.
-        _secrets.update(s for s in secrets if s and len(s) >= 6)
+class Redactor:
+    """The secret values that must never appear in a log line (tokens, passwords)."""
 
+    def __init__(self, *secrets: str | None) -> None:
+        self._forms: list[str] = []
+        self._lock = threading.Lock()
+        self.add(*secrets)
 
-def scrub(text: str) -> str:
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-        escaped = json.dumps(secret)[1:-1]
-        if escaped != secret:
-            text = text.replace(escaped, REDACTED)
-    return text
+    def add(self, *secrets: str | None) -> None:
+        forms = set()
+        for secret in secrets:
+            # Very short values would blank unrelated text; they are not credentials anyway.
+            if not secret or len(secret) < 6:
+                continue
+            forms.update({secret, json.dumps(secret)[1:-1], quote(secret, safe=""),
+                          quote_plus(secret, safe=""), quote(secret, safe="").lower()})
+        with self._lock:
+            self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        with self._lock:
+            forms = self._forms
+        for form in forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one Cloud Logging structured JSON line."""
+    """Formats a record as one Cloud Logging structured JSON line, secrets redacted."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -74,7 +88,7 @@ class JsonFormatter(logging.Formatter):
             "line": str(record.lineno),
             "function": record.funcName,
         }
-        return scrub(json.dumps(payload, default=str, ensure_ascii=False))
+        return self.redactor.scrub(json.dumps(payload, default=str, ensure_ascii=False))
 
 
 class _StdoutHandler(logging.Handler):
@@ -89,8 +103,10 @@ class _StdoutHandler(logging.Handler):
             self.handleError(record)
 
 
-def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Logger:
-    """Send the bridge's logs as JSON lines to `stream` (stdout by default). Idempotent."""
+def configure(level: str = "INFO", stream: TextIO | None = None,
+              redactor: Redactor | None = None) -> logging.Logger:
+    """Send the bridge's logs as JSON lines to `stream` (stdout by default), with `redactor`
+    blanking secrets. Idempotent: it replaces the handler an earlier call installed."""
     logger = logging.getLogger(LOGGER_NAME)
     for old in list(logger.handlers):
         if getattr(old, "_mender_bridge", False):
@@ -98,7 +114,7 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Logg
     handler: logging.Handler = (
         _StdoutHandler() if stream is None else logging.StreamHandler(stream)
     )
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(redactor))
     handler._mender_bridge = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level.upper())

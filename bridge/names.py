@@ -62,22 +62,27 @@ def location(value: object, what: str = "location") -> str:
     return _check(value, _LOCATION, what, "a region such as us-central1")
 
 
-def registry_ref(project: object, location_: object, registry: object) -> RegistryRef:
-    """A RegistryRef whose three parts are each valid."""
-    return RegistryRef(project_id(project), location(location_), registry_id(registry))
+def registry_ref(project: object, location_: object, registry: object,
+                 what: str = "") -> RegistryRef:
+    """A RegistryRef whose three parts are each valid; `what` prefixes the messages."""
+    prefix = f"{what} " if what else ""
+    return RegistryRef(project_id(project, f"{prefix}project id"),
+                       location(location_, f"{prefix}location"),
+                       registry_id(registry, f"{prefix}registry id"))
 
 
-def parse_registry(text: object, *, project: str | None, location_: str) -> RegistryRef:
+def parse_registry(text: object, *, project: str | None, location_: str,
+                   what: str = "registry") -> RegistryRef:
     """`projects/P/locations/L/registries/R`, or a bare registry id in `project`/`location_`."""
     if not isinstance(text, str):
-        raise InputError(f"registry must be a string, not {type(text).__name__}")
+        raise InputError(f"{what} must be a string, not {type(text).__name__}")
     parts = text.split("/")
     if len(parts) == 6 and parts[0::2] == ["projects", "locations", "registries"]:
-        return registry_ref(parts[1], parts[3], parts[5])
+        return registry_ref(parts[1], parts[3], parts[5], "" if what == "registry" else what)
     if len(parts) != 1:
-        raise InputError(f"registry {_shown(text)} is neither a registry id nor "
+        raise InputError(f"{what} {_shown(text)} is neither a registry id nor "
                          "projects/P/locations/L/registries/R")
     if not project:
         raise InputError("IOT_PROJECT is not set: give the registry's full path "
                          "projects/P/locations/L/registries/R")
-    return registry_ref(project, location_, text)
+    return RegistryRef(project, location(location_), registry_id(text, f"{what} id"))

@@ -1,22 +1,22 @@
-"""Optional device notification (NOTIFY_DEVICE=true): after the bridge preauthorized a device,
-write a registry device config telling it Mender is ready for it.
+"""Optional device notification (NOTIFY_DEVICE=true): after the bridge admitted a device, by
+any path, write a registry device config telling it where its Mender is, as the meta-gcp-iot
+layer's activation agent expects.
 
 The config is a hint, never a credential: a device that misses it still authenticates with
-Mender on its next attempt, so a failed write is logged and not retried.
+Mender on its next attempt, so a failed write is reported as skipped and never retried.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from bridge import logs
 from bridge.errors import BridgeError
-from bridge.model import RegistryRef
+from bridge.model import RegistryDevice, RegistryRef
+from bridge.reconcile import Kind
+from bridge.report import Outcome, Report, Status, Step
 
-if TYPE_CHECKING:
-    from bridge.report import Report
+ADMITTING = frozenset({Kind.PREAUTHORIZE, Kind.PREAUTHORIZE_FORCE})
 
 
 @runtime_checkable
@@ -33,33 +33,17 @@ def config_payload(server_url: str) -> bytes:
 
 def preauthorized(report: Report) -> bool:
     """Whether this sync newly preauthorized a key (first key or a rotated one)."""
-    return any(o.action.startswith("preauthorize") and o.status == "done"
-               for o in report.outcomes)
+    return any(o.action in ADMITTING and o.status is Status.DONE for o in report.outcomes)
 
 
-def after_sync(
-    registry: object,
-    ref: RegistryRef,
-    device_id: str,
-    server_url: str,
-    report: Report,
-    logger: logging.Logger,
-) -> bool:
-    """Write the config if `report` preauthorized something; True if it was written."""
-    if not preauthorized(report):
-        return False
-    device = f"{ref.registry}/{device_id}"
+def tell(registry: object, device: RegistryDevice, server_url: str) -> Outcome:
+    """Write the config of `device`; the outcome says whether it was written."""
+    label = str(device)
     if not isinstance(registry, ConfigWriter):
-        logs.emit(logger, logging.WARNING,
-                  "NOTIFY_DEVICE is on but this registry backend cannot write device configs",
-                  device=device, action="notify", outcome="skipped")
-        return False
+        return Outcome(label, Step.NOTIFY, Status.SKIPPED,
+                       "NOTIFY_DEVICE is on but this registry backend cannot write configs")
     try:
-        registry.set_device_config(ref, device_id, config_payload(server_url))
+        registry.set_device_config(device.ref, device.id, config_payload(server_url))
     except BridgeError as exc:
-        logs.emit(logger, logging.WARNING, f"device notification failed: {exc}",
-                  device=device, action="notify", outcome="failed")
-        return False
-    logs.emit(logger, logging.INFO, f"notify {device}: done", device=device,
-              action="notify", outcome="done")
-    return True
+        return Outcome(label, Step.NOTIFY, Status.SKIPPED, f"device notification failed: {exc}")
+    return Outcome(label, Step.NOTIFY, Status.DONE, f"config points it at {server_url}")

@@ -6,7 +6,8 @@ fakes implement them; they return bridge.model objects and raise bridge.errors o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from bridge.model import AuthStatus, MenderDevice, PreauthResult, RegistryDevice, RegistryRef
@@ -56,4 +57,10 @@ class Mender(Protocol):
 
     def decommission(self, device_id: str) -> None:
         """Idempotent: a device already gone is not an error."""
+        ...
+
+    def throttle_listener(self, callback: Callable[[float], None]
+                          ) -> AbstractContextManager[None]:
+        """While the context is open, `callback(retry_after_seconds)` is called for every 429
+        the server answers (a run slows down on it); several listeners may be open at once."""
         ...

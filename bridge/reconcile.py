@@ -10,15 +10,19 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from bridge.errors import IdentityError
-from bridge.identity import DEFAULT_TEMPLATE, IdentityTemplate
+from bridge.identity import DEFAULT_TEMPLATE, IdentityTemplate, describe
 from bridge.keys import DEFAULT_POLICY, KeyPolicy, usable_keys
-from bridge.model import AuthSet, AuthStatus, MenderDevice, PublicKey, RegistryDevice
-
-if TYPE_CHECKING:
-    from bridge.config import Settings
+from bridge.model import (
+    AuthSet,
+    AuthStatus,
+    MenderDevice,
+    OnBlocked,
+    OnDelete,
+    PublicKey,
+    RegistryDevice,
+)
 
 
 class Kind(enum.StrEnum):
@@ -68,15 +72,15 @@ _DEFAULT_TEMPLATE = IdentityTemplate.parse(DEFAULT_TEMPLATE)
 @dataclass(frozen=True)
 class Policy:
     template: IdentityTemplate = _DEFAULT_TEMPLATE
-    on_delete: str = "decommission"
-    on_blocked: str = "ignore"
+    on_delete: OnDelete = OnDelete.DECOMMISSION
+    on_blocked: OnBlocked = OnBlocked.IGNORE
     revoke_removed_keys: bool = True
     key_policy: KeyPolicy = DEFAULT_POLICY
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Policy:
-        return cls(settings.template, settings.on_delete, settings.on_blocked,
-                   settings.revoke_removed_keys, KeyPolicy(min_rsa_bits=settings.min_rsa_bits))
+    def __post_init__(self) -> None:
+        # A typo ("rejct") fails here, at construction, not silently at the first event.
+        object.__setattr__(self, "on_delete", OnDelete(self.on_delete))
+        object.__setattr__(self, "on_blocked", OnBlocked(self.on_blocked))
 
 
 _LIVE = (AuthStatus.PENDING, AuthStatus.ACCEPTED)
@@ -92,10 +96,6 @@ def create(device: str, identity: Mapping[str, str], keys: list[PublicKey]) -> l
     """A new Mender device: the first key creates it, each further key is added with force."""
     return [Action(Kind.PREAUTHORIZE if i == 0 else Kind.PREAUTHORIZE_FORCE, device, identity,
                    key.pem, detail=key.describe()) for i, key in enumerate(keys)]
-
-
-def describe_identity(identity: Mapping[str, object]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(identity.items()))
 
 
 def plan(
@@ -181,7 +181,7 @@ def _revoke(kind: Kind, label: str, mender: MenderDevice, aset: AuthSet) -> Acti
 
 
 def _blocked(label: str, mender: MenderDevice | None, policy: Policy) -> list[Action]:
-    if policy.on_blocked != "reject" or mender is None:
+    if policy.on_blocked is not OnBlocked.REJECT or mender is None:
         return [_nothing(label, Reason.BLOCKED, "blocked in the registry")]
     actions: list[Action] = []
     for aset in mender.auth_sets or ():
@@ -197,16 +197,16 @@ def _blocked(label: str, mender: MenderDevice | None, policy: Policy) -> list[Ac
 def _absent(mender: MenderDevice, policy: Policy, prune: bool) -> list[Action]:
     if not policy.template.follows(mender.identity_data):
         return [_nothing(f"mender:{mender.id}", Reason.NOT_MANAGED, mender_id=mender.id)]
-    label = describe_identity(mender.identity_data)
+    label = describe(mender.identity_data)
     if mender.decommissioning:
         return [_nothing(label, Reason.DECOMMISSIONING, mender_id=mender.id)]
-    if prune and policy.on_delete == "decommission":
+    if prune and policy.on_delete is OnDelete.DECOMMISSION:
         return [Action(Kind.DECOMMISSION, label, mender_id=mender.id,
                        detail="device no longer in the registry")]
     actions = [_nothing(label, Reason.REVIEW, "pending auth set whose key matches no registry "
                         "credential", mender_id=mender.id, auth_id=aset.id)
                for aset in mender.auth_sets or () if aset.status is AuthStatus.PENDING]
     # Reached with on_delete=decommission only without --prune.
-    hint = "; --prune would decommission it" if policy.on_delete == "decommission" else ""
+    hint = "; --prune would decommission it" if policy.on_delete is OnDelete.DECOMMISSION else ""
     detail = "not in the registry" + hint
     return [*actions, _nothing(label, Reason.NOT_IN_REGISTRY, detail, mender_id=mender.id)]

@@ -1,62 +1,85 @@
-"""The long-lived side of the entry points: settings and the Bridge, built once per process
-on first use, and the handling of one event (decode, sync, log, ack or retry). Shared by
-`functions/main.py` and `mender-bridge serve`; nothing heavy is imported until an event needs it.
+"""The long-lived side of the entry points: settings and the Service, built once per process
+on first use, and the handling of one event (decode, sync, log) into one decision — acknowledge
+or deliver again — that every transport maps (push, CloudEvent, background, pull).
+
+Shared by `functions/main.py`, `serve` and `listen`; nothing heavy is imported until needed.
 """
 
 from __future__ import annotations
 
-import json
+import enum
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
 
 from bridge import logs
 from bridge.config import Settings
-from bridge.errors import BridgeError, ConfigError, EventError, TransientApiError
-from bridge.model import RegistryRef
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    ConfigError,
+    EventError,
+    InputError,
+    TransientApiError,
+)
+from bridge.model import DeviceChange
+from bridge.report import Report, Status
+from bridge.sync import PruneMode
 
 if TYPE_CHECKING:
-    from bridge.events import DeviceChange
-    from bridge.sync import Bridge, Report
+    from bridge.service import Service
 
+# A configuration error is retried after this long: a fixed secret or a passing ADC outage
+# must not need a redeploy, and a wrong setting must not be re-read on every event.
+CONFIG_RETRY_S = 30.0
 # A skip is worth a look (no usable key, blocked, not managed): a person may have to act.
-_STATUS_LEVEL = {"failed": logging.ERROR, "conflict": logging.WARNING, "skipped": logging.WARNING}
+_LEVEL = {Status.FAILED: logging.ERROR, Status.CONFLICT: logging.WARNING,
+          Status.SKIPPED: logging.WARNING}
+
+
+class Verdict(enum.StrEnum):
+    DONE = "done"
+    FAILED = "failed"  # failed for good: acknowledged, logged
+    IGNORED = "ignored"  # unreadable, or outside the scope: acknowledged, logged
+    RETRY = "retry"  # transient failure, configuration error or bug: deliver again
 
 
 @dataclass(frozen=True)
 class EventResult:
-    """What became of one delivered event that is to be acknowledged (a retry raises instead)."""
+    """What became of one delivered event; every transport maps it (ack or deliver again)."""
 
-    outcome: str  # "done", "failed" (acknowledged anyway) or "ignored" (unreadable)
-    change: DeviceChange | None
-    report: Report | None
+    verdict: Verdict
     reason: str = ""
+    change: DeviceChange | None = None
+    report: Report | None = None
+    retry_after: float | None = None
+
+    @property
+    def ack(self) -> bool:
+        return self.verdict is not Verdict.RETRY
 
 
 class Runtime:
-    """Settings and Bridge of one process, built lazily and once (thread-safe).
+    """Settings and Service of one process, built lazily and once (thread-safe). Its redactor
+    blanks the secrets of its settings in every log line of the handlers configured with it."""
 
-    A configuration error is logged once, in one line, and raised again on every use: the
-    function answers 500, so Pub/Sub keeps the events until the configuration is fixed.
-    """
-
-    def __init__(
-        self,
-        load: Callable[[], Settings],
-        build: Callable[[Settings], Bridge] | None = None,
-        *,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        self._load = load
-        self._build = build
+    def __init__(self, load: Callable[[], Settings],
+                 build: Callable[[Settings], Service] | None = None, *,
+                 logger: logging.Logger | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._load, self._build, self._clock = load, build, clock
         self._lock = threading.Lock()
         self._settings: Settings | None = None
-        self._bridge: Bridge | None = None
-        self._error: ConfigError | None = None
+        self._service: Service | None = None
+        self._error: tuple[ConfigError, float] | None = None
+        self.redactor = logs.Redactor()
         self.log = logger or logs.get_logger("runtime")
+        self.last_reconcile: dict[str, Any] = {}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kwargs: Any) -> Runtime:
@@ -70,184 +93,173 @@ class Runtime:
         with self._lock:
             return self._settings_locked()
 
-    def bridge(self) -> Bridge:
+    def service(self) -> Service:
         with self._lock:
             settings = self._settings_locked()
-            if self._bridge is None:
-                build = self._build or _default_build
+            if self._service is None:
                 try:
-                    self._bridge = build(settings)
+                    self._service = (self._build or _default_build)(settings)
                 except ConfigError as exc:
                     self._fail(exc)
                     raise
-            return self._bridge
+            return self._service
 
     def _settings_locked(self) -> Settings:
         if self._error is not None:
-            raise self._error
+            error, since = self._error
+            if self._clock() - since < CONFIG_RETRY_S:
+                raise error
+            self._error = None
         if self._settings is None:
             try:
                 settings = self._load()
             except ConfigError as exc:
                 self._fail(exc)
                 raise
-            logs.redact(*settings.secret_values())
+            self.redactor.add(*settings.secret_values())
             logging.getLogger(logs.LOGGER_NAME).setLevel(settings.log_level)
             self._settings = settings
         return self._settings
 
     def _fail(self, exc: ConfigError) -> None:
-        self._error = exc
+        self._error = (exc, self._clock())
         logs.emit(self.log, logging.CRITICAL, f"configuration error: {exc}",
                   problems=exc.problems, outcome="config_error")
 
-    # -- events -----------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._service is not None:
+                self._service.close()
+                self._service = None
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- events -----------------------------------------------------------------------------
     def handle_cloudevent(self, attributes: Mapping[str, object], data: object) -> EventResult:
         from bridge import events
 
         message_id = attributes.get("id")
         return self.handle(lambda: events.decode_cloudevent(attributes, data),
-                           message_id=str(message_id) if message_id else None)
+                           message_id=str(message_id)[:256] if message_id else None)
 
     def handle_background(self, event: Mapping[str, Any], context: object) -> EventResult:
         from bridge import events
 
-        message_id = getattr(context, "event_id", None)
-        return self.handle(lambda: events.decode_background(event, context),
-                           message_id=str(message_id) if message_id else None)
+        return self.handle(lambda: events.decode_background(event, context))
 
     def handle_push(self, body: bytes | Mapping[str, Any]) -> EventResult:
         from bridge import events
 
-        return self.handle(lambda: events.decode_push(body), message_id=_push_id(body))
+        return self.handle(lambda: events.decode_push(body))
 
-    def handle(
-        self, decode: Callable[[], DeviceChange], *, message_id: str | None = None
-    ) -> EventResult:
-        """Decode and apply one event. Returns when it is to be acknowledged; raises
-        (TransientApiError, ConfigError, a bug) when Pub/Sub should deliver it again."""
+    def handle_message(self, data: bytes, attributes: Mapping[str, str] | None = None,
+                       message_id: str | None = None) -> EventResult:
+        """A pulled Pub/Sub message whose data is the LogEntry JSON a Logging sink published."""
+        from bridge import events
+
+        return self.handle(lambda: events.decode_entry_bytes(data, message_id),
+                           message_id=message_id)
+
+    def handle(self, decode: Callable[[], DeviceChange], *,
+               message_id: str | None = None) -> EventResult:
+        """Decode and apply one event; never raises (but for KeyboardInterrupt/SystemExit)."""
         try:
             change = decode()
         except EventError as exc:
-            logs.emit(self.log, logging.WARNING, f"event ignored: {exc}",
-                      outcome="ignored", message_id=message_id)
-            return EventResult("ignored", None, None, str(exc))
+            return self._ignored(f"event ignored: {exc}", message_id=message_id)
         fields = change_fields(change)
-        bridge = self.bridge()
-        logs.emit(self.log, logging.INFO, f"event {change.kind} {fields['device']}", **fields)
         try:
-            report = bridge.handle_change(change)
+            service = self.service()
+            logs.emit(self.log, logging.INFO, f"event {change.kind} {change.label}", **fields)
+            report = service.handle_change(change)
+        except InputError as exc:
+            return self._ignored(f"event ignored: {exc}", change, **fields)
         except TransientApiError as exc:
-            logs.emit(self.log, logging.WARNING,
-                      f"transient failure, the event will be delivered again: {exc}",
-                      outcome="retry", **fields)
-            raise
-        except ConfigError:
-            raise
+            logs.emit(self.log, logging.WARNING, f"transient failure, the event will be "
+                      f"delivered again: {exc}", outcome="retry", **fields)
+            return EventResult(Verdict.RETRY, str(exc), change, retry_after=exc.retry_after)
+        except ConfigError as exc:
+            return EventResult(Verdict.RETRY, f"configuration error: {exc}", change)
+        except AuthError as exc:
+            logs.emit(self.log, logging.CRITICAL, f"credentials refused, the event will be "
+                      f"delivered again once they are fixed: {exc}", outcome="retry", **fields)
+            return EventResult(Verdict.RETRY, str(exc), change)
         except BridgeError as exc:
             logs.emit(self.log, logging.ERROR, f"permanent failure, event acknowledged: {exc}",
                       outcome="failed", **fields)
-            return EventResult("failed", change, None, str(exc))
+            return EventResult(Verdict.FAILED, str(exc), change)
+        except Exception as exc:  # a bug: its traceback logged; the dead-letter policy bounds it
+            logs.emit(self.log, logging.ERROR, f"internal error, the event will be delivered "
+                      f"again: {exc!r}", exc_info=True, outcome="retry", **fields)
+            return EventResult(Verdict.RETRY, f"internal error: {type(exc).__name__}", change)
         self.log_report(report, **fields)
-        device_id = change.device_id or change.num_id
-        if not report.failed and change.kind != "delete" and device_id:
-            self._notify(bridge, change.ref, device_id, report)
-        return EventResult("failed" if report.failed else "done", change, report)
+        verdict = Verdict.FAILED if report.failed else Verdict.DONE
+        return EventResult(verdict, "an action failed" if report.failed else "", change, report)
+
+    def _ignored(self, message: str, change: DeviceChange | None = None,
+                 **fields: Any) -> EventResult:
+        logs.emit(self.log, logging.WARNING, message, outcome="ignored", **fields)
+        return EventResult(Verdict.IGNORED, message.removeprefix("event ignored: "), change)
 
     def log_report(self, report: Report, *, skip_unchanged: bool = False, **fields: Any) -> None:
         """One line per action of `report`, with its outcome."""
-        for outcome in report.outcomes:
-            if skip_unchanged and outcome.status == "unchanged":
+        for item in report.outcomes:
+            if skip_unchanged and item.status is Status.UNCHANGED:
                 continue
-            line = {**fields, "device": outcome.device, "action": outcome.action,
-                    "outcome": outcome.status, "detail": outcome.detail or None}
-            message = f"{outcome.action} {outcome.device}: {outcome.status}"
-            if outcome.detail:
-                message += f" ({outcome.detail})"
-            logs.emit(self.log, _STATUS_LEVEL.get(outcome.status, logging.INFO), message, **line)
+            line = {**fields, "device": item.device, "action": str(item.action),
+                    "outcome": str(item.status), "detail": item.detail or None,
+                    "target": item.target or None}
+            message = f"{item.action} {item.device}: {item.status}"
+            if item.detail:
+                message += f" ({item.detail})"
+            logs.emit(self.log, _LEVEL.get(item.status, logging.INFO), message, **line)
 
-    def _notify(self, bridge: Bridge, ref: RegistryRef, device_id: str, report: Report) -> None:
-        settings = self.settings()
-        if settings.notify_device:
-            from bridge import notify
-
-            notify.after_sync(bridge.registry, ref, device_id, settings.mender_url, report,
-                              self.log)
-
-    # -- webhook and scheduled reconcile ---------------------------------------------------------
-
-    def provision(self, ref: RegistryRef, device_id: str) -> Report:
-        """Sync one device on request; TransientApiError propagates."""
-        bridge = self.bridge()
-        fields: dict[str, Any] = {"device": f"{ref.registry}/{device_id}",
-                                  "registry": ref.path, "kind": "provision"}
+    # -- webhook and scheduled reconcile ---------------------------------------------------
+    def provision(self, registry: str, device_id: str) -> Report:
+        """Sync one device on request. InputError (bad or out-of-scope name),
+        TransientApiError and ConfigError propagate for the caller to map."""
+        service = self.service()
+        fields: dict[str, Any] = {"device": f"{str(registry)[-80:]}/{device_id[:80]}",
+                                  "kind": "provision"}
         logs.emit(self.log, logging.INFO, f"provision {fields['device']}", **fields)
-        try:
-            report = bridge.sync_device(ref, device_id)
-        except TransientApiError as exc:
-            logs.emit(self.log, logging.WARNING, f"transient failure, retry later: {exc}",
-                      outcome="retry", **fields)
-            raise
+        report = service.sync_device(registry, device_id)
         self.log_report(report, **fields)
-        if not report.failed:
-            self._notify(bridge, ref, device_id, report)
         return report
 
-    def registry_ref(self, name: str) -> RegistryRef:
-        """A configured registry by short name or full path; ValueError if not acceptable."""
-        settings = self.settings()
-        if "/" not in name and name and not settings.iot_project:
-            raise ValueError("IOT_PROJECT is not set: give the registry's full path "
-                             "projects/P/locations/L/registries/R")
-        ref = settings.registry_ref(name)
-        allowed = {r.path for r in settings.registry_refs}
-        if allowed and ref.path not in allowed:
-            raise ValueError(f"registry {ref.path} is not one the bridge is configured for")
-        return ref
-
-    def reconcile(self) -> Report:
-        """Backfill every configured registry (all registries of the location if none)."""
-        bridge = self.bridge()
-        settings = self.settings()
-        refs = settings.registry_refs or bridge.registry.list_registries(
-            settings.iot_project or "", settings.iot_location)
-        logs.emit(self.log, logging.INFO, f"reconcile {len(refs)} registries",
-                  registries=[r.path for r in refs])
-        report = bridge.backfill(refs)
+    def reconcile(self, prune: PruneMode | None = None) -> Report:
+        """Backfill the whole scope; RECONCILE_PRUNE says whether it prunes."""
+        service = self.service()
+        mode = prune or PruneMode(self.settings().reconcile_prune)
+        started = time.time()
+        report = service.backfill(prune=mode)
         self.log_report(report, skip_unchanged=True)
+        outcome = "failed" if report.failed else "done"
         logs.emit(self.log, logging.ERROR if report.failed else logging.INFO,
-                  "reconcile finished", summary=report.summary(),
-                  outcome="failed" if report.failed else "done")
+                  "reconcile finished", summary=report.summary(), outcome=outcome)
+        self.last_reconcile = {"finished_at": time.time(), "seconds": time.time() - started,
+                               "outcome": outcome, "devices": report.devices()}
         return report
+
+    def health(self) -> dict[str, Any]:
+        """`ok` unless the configuration is broken; the last reconcile's outcome if any."""
+        try:
+            self.settings()
+        except ConfigError:
+            return {"status": "unhealthy", "reason": "configuration error; see the logs"}
+        return {"status": "ok", "last_reconcile": self.last_reconcile or None}
 
 
 def change_fields(change: DeviceChange) -> dict[str, Any]:
-    device = change.device_id or change.num_id or "?"
-    return {
-        "device": f"{change.ref.registry}/{device}",
-        "registry": change.ref.path,
-        "kind": str(change.kind),
-        "message_id": change.message_id,
-    }
+    return {"device": change.label, "registry": change.ref.path, "kind": str(change.kind),
+            "message_id": change.message_id}
 
 
-def _push_id(body: bytes | Mapping[str, Any]) -> str | None:
-    """The messageId of a push body, best effort, to name an event that cannot be read."""
-    try:
-        parsed = json.loads(body) if isinstance(body, bytes | str) else body
-        value = parsed["message"].get("messageId") or parsed["message"].get("message_id")
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-        return None
-    return value if isinstance(value, str) and len(value) <= 256 else None
+def _default_build(settings: Settings) -> Service:
+    from bridge.factory import build_service
 
-
-def _default_build(settings: Settings) -> Bridge:
-    import warnings
-
-    # google.api_core warns at import about its Python support schedule: an unstructured
-    # stderr line per instance, not actionable by whoever reads the function's logs.
-    warnings.filterwarnings("ignore", category=FutureWarning, module="google.api_core")
-    from bridge.factory import build_bridge
-
-    return build_bridge(settings)
+    return build_service(settings)

@@ -1,102 +1,136 @@
-"""The service: keeps Mender in step with the registry, one device (events) or all (backfill).
+"""The service for one Mender target: keeps it in step with the registries of its scope, one
+device at a time (events, requests) or all of them (backfill).
 
-The event path does the common case in two remote calls (registry read, preauthorize → 201)
-and reads Mender only after a 409. The backfill lists each side once and plans in memory.
+The rules that decide which devices may be touched live here: names validated and scoped, a
+Mender identity that another registry's device also holds is never changed or decommissioned
+for one of them, a device deleted while it was being admitted is decommissioned again, and
+pruning stays inside the registries that were listed. The event path does the common case in
+two remote calls (registry read, preauthorize → 201) and reads Mender only after a 409.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
+import enum
+import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from bridge.apply import Applier, Throttle
-from bridge.errors import ApiError, IdentityError, NotFound, PermanentApiError
-from bridge.identity import canonical_json
-from bridge.model import AuthSet, AuthStatus, MenderDevice, RegistryDevice, RegistryRef
+from bridge import backfill, names, notify
+from bridge.apply import Applier
+from bridge.errors import (
+    ApiError,
+    AuthError,
+    IdentityError,
+    InputError,
+    NotFound,
+    PermanentApiError,
+)
+from bridge.identity import identity_digest
+from bridge.model import (
+    ChangeKind,
+    DeviceChange,
+    MenderDevice,
+    OnBlocked,
+    RegistryDevice,
+    RegistryRef,
+)
 from bridge.ports import Mender, Registry
 from bridge.reconcile import Action, Kind, Policy, Reason, plan
-from bridge.report import Outcome, Report, Status
+from bridge.report import Outcome, Report, Status, Step
+from bridge.scope import Scope
 
-if TYPE_CHECKING:
-    from bridge.events import DeviceChange
+__all__ = ["Bridge", "Outcome", "PruneMode", "Report", "Status"]
 
-__all__ = ["Bridge", "Outcome", "Report", "Status"]
-
-# A Mender device in the backfill index, compact: (id, identity JSON, status,
-# decommissioning, ((auth id, pubkey, status), ...)); 100,000 of them fit in ~100 MB.
-Entry = tuple[str, str, AuthStatus, bool, tuple[tuple[str, str, AuthStatus], ...]]
-_MISSING = object()
+# An event-path write that took longer than this (a 429 wait, retries) re-reads the registry:
+# the device may have been deleted meanwhile, its delete event already handled.
+RECONFIRM_AFTER_S = 1.0
+_RELEVANT = frozenset({"credentials", "blocked"})
 
 
-def _digest(identity: object) -> bytes:
-    return hashlib.sha256(canonical_json(identity).encode("utf-8")).digest()
+class PruneMode(enum.StrEnum):
+    """Whether a backfill decommissions Mender devices no listed registry device claims.
+    Where the identity names the registry, only devices of the listed registries are pruned."""
 
-
-def _expand(entry: Entry) -> MenderDevice:
-    device_id, identity, status, decommissioning, sets = entry
-    return MenderDevice(device_id, json.loads(identity), status, decommissioning,
-                        tuple(AuthSet(*s) for s in sets))
+    OFF = "off"
+    AUTO = "auto"  # only where the identity names the registry
+    ON = "on"  # also where it does not: this Mender serves no other registry
 
 
 class Bridge:
-    """One registry, one Mender, one policy; reused across events and runs."""
+    """One Mender target, the registries of `scope`, one policy; reused across events and runs."""
 
     def __init__(self, registry: Registry, mender: Mender, policy: Policy, *,
-                 concurrency: int = 16, clock: Callable[[], datetime] | None = None) -> None:
+                 scope: Scope | None = None, concurrency: int = 16,
+                 clock: Callable[[], datetime] | None = None, notify_url: str | None = None,
+                 name: str = "") -> None:
         self.registry = registry
         self.mender = mender
         self.policy = policy
+        self.scope = scope
         self.concurrency = max(1, concurrency)
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.notify_url = notify_url
+        self.name = name
 
     # -- event path -------------------------------------------------------------------------
     def handle_change(self, change: DeviceChange) -> Report:
-        device = change.device_id or change.num_id
-        if change.kind == "delete":
+        """Apply one registry event; InputError if it names something outside the scope."""
+        self._check(change.ref)
+        if change.device_id is not None:
+            names.device_id(change.device_id)
+        if change.num_id is not None:
+            names.num_id(change.num_id)
+        if change.kind is ChangeKind.DELETE:
             return self.handle_deleted(change.ref, change.device_id, change.num_id)
+        device = change.device_id or change.num_id
         if device is None:
-            return self._single(f"{change.ref.registry}/?", Status.SKIPPED, "event names no device")
+            return _single(change.label, Status.SKIPPED, "event names no device")
         mask = change.update_mask
-        if change.kind == "update" and mask and not self._relevant(mask):
-            return self._single(f"{change.ref.registry}/{device}", Status.SKIPPED,
-                                "update touches nothing the bridge reads: "
-                                + ",".join(mask))
+        if change.kind is ChangeKind.UPDATE and mask and not self._relevant(mask):
+            return _single(change.label, Status.SKIPPED,
+                           "update touches nothing the bridge reads: " + ",".join(mask))
         return self.sync_device(change.ref, device)
 
     def _relevant(self, mask: Sequence[str]) -> bool:
-        wanted = {"credentials", "blocked"}
-        if self.policy.template.reads_metadata:
-            wanted.add("metadata")
+        wanted = _RELEVANT | ({"metadata"} if self.policy.template.uses("metadata") else set())
         return any(path.split(".")[0].split("[")[0] in wanted for path in mask)
 
+    def _check(self, ref: RegistryRef) -> None:
+        if self.scope is not None:
+            self.scope.check(ref)
+        else:
+            names.registry_ref(ref.project, ref.location, ref.registry)
+
     def sync_device(self, ref: RegistryRef, device_id: str) -> Report:
-        """Reconcile one device. TransientApiError escapes; permanent errors are reported."""
+        """Reconcile one device. InputError for a name outside the scope; TransientApiError
+        escapes (the caller retries); permanent errors are reported."""
+        self._check(ref)
+        names.device_id(device_id)
         report = Report()
         label = f"{ref.registry}/{device_id}"
+        started = time.monotonic()
         try:
             registry = self.registry.get_device(ref, device_id)
         except NotFound:
-            report.add(Outcome(label, "nothing", Status.SKIPPED, "not in the registry"))
-            return report
+            return _single(label, Status.SKIPPED, "not in the registry")
         except PermanentApiError as exc:
-            report.add(Outcome(label, "read", Status.FAILED, str(exc)))
-            return report
+            return _single(label, Status.FAILED, str(exc), Step.READ)
         self._sync_event(registry, report)
+        if report.changed and time.monotonic() - started > RECONFIRM_AFTER_S:
+            self._reconfirm(ref, device_id, report)
+        if not report.failed:
+            self.notify(registry, report)
         return report
 
     def _sync_event(self, registry: RegistryDevice, report: Report) -> None:
-        applier = Applier(self.mender, self.policy, self.clock, raise_transient=True)
+        applier = Applier(self.mender, self.policy, self.clock, raise_transient=True,
+                          collides=self.other_owner)
         optimistic = plan(registry, None, self.policy, self.clock())
         # Common case: create it; the server answers 409 if it exists and we re-plan then.
         if any(a.kind is Kind.PREAUTHORIZE for a in optimistic):
             applier.apply(registry, optimistic, report)
             return
-        ignore_blocked = registry.blocked and self.policy.on_blocked != "reject"
+        ignore_blocked = registry.blocked and self.policy.on_blocked is not OnBlocked.REJECT
         if ignore_blocked or any(a.reason is Reason.NO_IDENTITY for a in optimistic):
             for action in optimistic:
                 report.record(action)
@@ -104,189 +138,155 @@ class Bridge:
         try:
             current = self.mender.find_by_identity(self.policy.template.render(registry))
         except PermanentApiError as exc:
-            report.add(Outcome(str(registry), "read", Status.FAILED, str(exc)))
+            report.add(Outcome(str(registry), Step.READ, Status.FAILED, str(exc)))
+            return
+        if current is not None and (conflict := self.other_owner(registry)):
+            report.add(Outcome(str(registry), Step.NOTHING, Status.CONFLICT, conflict))
             return
         applier.apply(registry, plan(registry, current, self.policy, self.clock()), report)
 
+    def _reconfirm(self, ref: RegistryRef, device_id: str, report: Report) -> None:
+        try:
+            self.registry.get_device(ref, device_id)
+        except NotFound:
+            report.merge(self.handle_deleted(ref, device_id, None))
+
     def handle_deleted(self, ref: RegistryRef, device_id: str | None,
                        num_id: str | None) -> Report:
-        """Decommission the Mender device of a device deleted from the registry."""
-        report = Report()
+        """Decommission the Mender device of a device deleted from the registry, unless the
+        registry still (or again) has it, or another registry's device holds its identity."""
+        self._check(ref)
         name = device_id or num_id
         label = f"{ref.registry}/{name}"
         if name is None:
-            return self._single(label, Status.SKIPPED, "event names no device")
+            return _single(label, Status.SKIPPED, "event names no device")
         try:
             # Events arrive in any order: a device re-created since must stay.
             registry = self.registry.get_device(ref, name)
         except NotFound:
             pass
         except PermanentApiError as exc:
-            return self._single(label, Status.FAILED, str(exc))
+            return _single(label, Status.FAILED, str(exc), Step.READ)
         else:
+            report = Report()
             self._sync_event(registry, report)
             return report
         template = self.policy.template
-        needs = [f for f, v in (("device.id", device_id), ("device.num_id", num_id)) if v is None]
-        if template.reads_metadata or any(
-                f"{{{f}}}" in pattern for f in needs for _, pattern in template.attributes):
-            return self._single(label, Status.SKIPPED, "the identity template needs fields a "
-                                "deleted device no longer has; run `mender-bridge sync --prune`")
+        missing = [f for f, v in (("device.id", device_id), ("device.num_id", num_id))
+                   if v is None]
+        if template.uses("metadata") or any(template.uses(f) for f in missing):
+            return _single(label, Status.SKIPPED, "the identity template needs fields a "
+                           "deleted device no longer has; run `mender-bridge sync --prune`")
         stub = RegistryDevice(ref, device_id or "", num_id or "")
+        if conflict := self.other_owner(stub):
+            return _single(label, Status.CONFLICT, conflict)
         try:
             current = self.mender.find_by_identity(template.render(stub))
         except (PermanentApiError, IdentityError) as exc:
-            return self._single(label, Status.FAILED, str(exc))
+            return _single(label, Status.FAILED, str(exc), Step.READ)
         if current is None:
-            return self._single(label, Status.UNCHANGED, "not in Mender")
-        actions = plan(None, current, self.policy, self.clock(), prune=True)
+            return _single(label, Status.UNCHANGED, "not in Mender")
+        actions = [_relabel(a, label) for a in
+                   plan(None, current, self.policy, self.clock(), prune=True)]
+        report = Report()
         Applier(self.mender, self.policy, self.clock, raise_transient=True).apply(
-            None, [_relabel(a, label) for a in actions], report)
+            None, actions, report)
         return report
 
-    @staticmethod
-    def _single(device: str, status: Status, detail: str) -> Report:
-        return Report([Outcome(device, "nothing", status, detail)])
+    def other_owner(self, device: RegistryDevice) -> str | None:
+        """Another registry device of the scope with the same Mender identity, if any: then
+        neither may change that Mender device on its own."""
+        template = self.policy.template
+        if template.uses("registry") or template.uses("device.num_id") or not device.id:
+            return None  # identities differ per registry, or num ids are global
+        try:
+            identity = template.render(device)
+            for ref in self.registries():
+                if ref == device.ref:
+                    continue
+                try:
+                    other = self.registry.get_device(ref, device.id)
+                except NotFound:
+                    continue
+                if identity_digest(template.render(other)) == identity_digest(identity):
+                    return (f"the Mender identity of {device} also belongs to {other}: "
+                            "neither is changed until one of them is renamed")
+        except IdentityError:
+            return None
+        return None
+
+    def registries(self) -> list[RegistryRef]:
+        """The scope's registries; every registry of the location when none is configured."""
+        if self.scope is None:
+            return []
+        return self.scope.refs or self.registry.list_registries(self.scope.project,
+                                                                self.scope.location)
+
+    def notify(self, registry: RegistryDevice, report: Report) -> None:
+        """Tell a device it was admitted (NOTIFY_DEVICE), after any path that admitted it."""
+        if self.notify_url is not None and notify.preauthorized(report):
+            report.add(notify.tell(self.registry, registry, self.notify_url))
 
     # -- backfill ---------------------------------------------------------------------------
-    def index_mender(self) -> dict[bytes, Entry]:
-        """Mender devices whose identity follows the template, by identity hash."""
-        index: dict[bytes, Entry] = {}
-        follows = self.policy.template.follows
-        for device in self.mender.iter_devices():
-            if not follows(device.identity_data):
-                continue
-            text = canonical_json(device.identity_data)
-            sets = tuple((s.id, s.pubkey, s.status) for s in device.auth_sets or ())
-            index[hashlib.sha256(text.encode("utf-8")).digest()] = (
-                device.id, text, device.status, device.decommissioning, sets)
-        return index
-
     def backfill(self, refs: Iterable[RegistryRef], *, dry_run: bool = False,
-                 prune: bool = False, fail_fast: bool = False,
-                 progress: Callable[[int], None] | None = None) -> Report:
+                 prune: PruneMode = PruneMode.OFF, fail_fast: bool = False,
+                 progress: backfill.Progress | None = None) -> Report:
         """Reconcile every device of `refs`; with `prune`, decommission Mender devices that
-        follow the template but are in none of them. Failures are recorded, never raised."""
+        follow the template but that no listed registry device claims. Failures are recorded,
+        never raised; Ctrl-C ends the run early with a report of what was and was not done."""
+        refs = [self._checked(ref) for ref in refs]
+        if (prune is PruneMode.ON and self.scope is not None
+                and not self.policy.template.uses("registry")
+                and set(refs) != set(self.registries())):
+            raise InputError("pruning some registries would decommission the devices of the "
+                             "others: prune over all of them, or name {registry} in the "
+                             "identity template")
         report = Report()
         try:
-            index = self.index_mender()
+            index = backfill.index_mender(self)
+        except AuthError:
+            raise  # the configuration's problem, not a device's: the caller says so
         except ApiError as exc:
-            report.add(Outcome("mender", "list", Status.FAILED, str(exc)))
+            report.add(Outcome("mender", Step.LIST, Status.FAILED, str(exc)))
             return report
         report.stats["mender_devices"] = len(index)
-        run = _Run(self, report, dry_run=dry_run, prune=prune, fail_fast=fail_fast,
-                   progress=progress)
-        with run:
-            listed_all = True
-            for ref in refs:
-                try:
-                    for registry in self.registry.iter_devices(ref):
-                        if run.stop.is_set():
-                            break
-                        run.device(registry, index)
-                except ApiError as exc:
-                    listed_all = False
-                    report.add(Outcome(str(ref), "list", Status.FAILED, str(exc)))
-            if not listed_all and prune:
-                report.add(Outcome("mender", "prune", Status.SKIPPED,
-                                   "not pruning: a registry could not be listed"))
-            for entry in index.values() if listed_all and not run.stop.is_set() else ():
-                run.dispatch(None, plan(None, _expand(entry), self.policy, run.now, prune=prune))
+        pruning = prune is not PruneMode.OFF and (
+            prune is PruneMode.ON or self.policy.template.uses("registry"))
+        with backfill.Run(self, report, dry_run=dry_run, prune=pruning, fail_fast=fail_fast,
+                          progress=progress) as run:
+            run.expected = len(index)
+            try:
+                listed_all = run.registries(refs, index)
+                if pruning and not listed_all:
+                    report.add(Outcome("mender", Step.PRUNE, Status.SKIPPED,
+                                       "not pruning: a registry could not be listed"))
+                if listed_all and not run.stopped.is_set():
+                    run.absent(index, lambda device: self._prunable(device, refs))
+            except KeyboardInterrupt:
+                run.stop("interrupted")
+        report.interrupted = run.why_stopped
         return report
+
+    def _checked(self, ref: RegistryRef) -> RegistryRef:
+        self._check(ref)
+        return ref
+
+    def _prunable(self, device: MenderDevice, listed: Sequence[RegistryRef]) -> bool:
+        template = self.policy.template
+        if not template.uses("registry"):
+            return True  # PruneMode.ON: the operator says this Mender serves these only
+        fields = template.match(device.identity_data)
+        if fields is None:
+            return False
+        return any(fields["registry"] == ref.registry
+                   and fields.get("project", ref.project) == ref.project
+                   and fields.get("location", ref.location) == ref.location for ref in listed)
+
+
+def _single(device: str, status: Status, detail: str, step: Step = Step.NOTHING) -> Report:
+    return Report([Outcome(device, step, status, detail)])
 
 
 def _relabel(action: Action, label: str) -> Action:
     return Action(action.kind, label, action.identity, action.pubkey, action.mender_id,
                   action.auth_id, action.reason, action.detail)
-
-
-class _Run:
-    """One backfill: plans each device against the index and applies with bounded concurrency."""
-
-    def __init__(self, bridge: Bridge, report: Report, *, dry_run: bool, prune: bool,
-                 fail_fast: bool, progress: Callable[[int], None] | None) -> None:
-        self.bridge, self.report = bridge, report
-        self.dry_run, self.prune, self.fail_fast = dry_run, prune, fail_fast
-        self.now = bridge.clock()
-        self.stop = threading.Event()
-        self.throttle = Throttle(bridge.concurrency)
-        self.applier = Applier(bridge.mender, bridge.policy, bridge.clock)
-        self.seen: set[bytes] = set()
-        self._progress = progress
-        self._progress_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(bridge.concurrency, thread_name_prefix="bridge-sync")
-        # Planned devices wait in the pool's queue, so a worker that finishes takes the next
-        # at once instead of waiting for the (busy, GIL-sharing) planning thread; bounded.
-        self._backlog = threading.BoundedSemaphore(4 * bridge.concurrency)
-        self._previous = getattr(bridge.mender, "on_throttle", _MISSING)
-
-    def __enter__(self) -> _Run:
-        if self._previous is not _MISSING:
-            self.bridge.mender.on_throttle = self.throttle.throttled  # type: ignore[attr-defined]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True)
-        self.report.stats.update(registry_devices=len(self.seen),
-                                 lowest_concurrency=self.throttle.lowest)
-        if self._previous is not _MISSING:
-            self.bridge.mender.on_throttle = self._previous  # type: ignore[attr-defined]
-
-    def device(self, registry: RegistryDevice, index: dict[bytes, Entry]) -> None:
-        policy = self.bridge.policy
-        try:
-            digest = _digest(policy.template.render(registry))
-        except IdentityError:
-            self.dispatch(registry, plan(registry, None, policy, self.now))
-            return
-        if digest in self.seen:
-            self.report.add(Outcome(str(registry), "nothing", Status.CONFLICT,
-                                    "another registry device has the same Mender identity"))
-            self.tick()
-            return
-        self.seen.add(digest)
-        entry = index.pop(digest, None)
-        current = None if entry is None else _expand(entry)
-        self.dispatch(registry, plan(registry, current, policy, self.now, prune=self.prune))
-
-    def dispatch(self, registry: RegistryDevice | None, actions: list[Action]) -> None:
-        if self.dry_run or not any(a.writes for a in actions):
-            for action in actions:
-                self.report.record(action)
-            self.tick()
-            return
-        self._backlog.acquire()
-        if self.stop.is_set():
-            self._backlog.release()
-            return
-        self._pool.submit(self._work, registry, actions)
-
-    def _work(self, registry: RegistryDevice | None, actions: list[Action]) -> None:
-        ok = False
-        try:
-            if self.stop.is_set():
-                for action in actions:
-                    if action.writes:
-                        self.report.record(action, Status.SKIPPED, "not run: stopped by "
-                                           "--fail-fast")
-                    else:
-                        self.report.record(action)
-                return
-            self.throttle.acquire()
-            try:
-                ok = self.applier.apply(registry, actions, self.report, prune=self.prune)
-            finally:
-                if not ok and self.fail_fast:
-                    self.stop.set()
-                self.throttle.release(ok)
-        except Exception as exc:  # one device's bug must not stop the others
-            self.report.add(Outcome(actions[0].device, actions[0].kind.value, Status.FAILED,
-                                    f"internal error: {type(exc).__name__}: {exc}"))
-        finally:
-            self._backlog.release()
-            self.tick()
-
-    def tick(self) -> None:
-        if self._progress is not None:
-            with self._progress_lock:
-                self._progress(1)

@@ -3,55 +3,47 @@
 on_device_event (gen2 CloudEvent), on_device_event_legacy (gen1 background), on_push (HTTP,
 Pub/Sub push envelope), provision (HTTP, provisioning webhook), reconcile (HTTP, backfill).
 Settings come from environment variables (MENDER_TOKEN from Secret Manager). The Bridge is
-built at the first event and reused on warm starts. A transient failure or a configuration
-error raises, so the runtime answers 500 and Pub/Sub redelivers (bounded by the dead-letter
-policy); a permanent failure or an unreadable event is logged and acknowledged.
+built at the first event and reused on warm starts. The runtime decides for each event: a
+transient failure or a configuration error is delivered again (the function answers 5xx;
+bounded by the dead-letter policy); a permanent failure, an unreadable or out-of-scope event
+is logged and acknowledged.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import functions_framework
 from flask import Request, Response
-from werkzeug.exceptions import InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import ServiceUnavailable
 
 from bridge import logs, webhook
-from bridge.errors import ConfigError, TransientApiError
-from bridge.runtime import Runtime
+from bridge.runtime import EventResult, Runtime
 
+RUNTIME = Runtime.from_env(os.environ)
 # LOG_LEVEL is applied with the other settings at the first event: a bad value is then one
 # configuration error line, not a traceback that keeps the instance from starting.
-logs.configure()
-RUNTIME = Runtime.from_env(os.environ)
+logs.configure(redactor=RUNTIME.redactor)
 
 
-@contextmanager
-def _redeliver_on_failure() -> Iterator[None]:
-    """Both errors are already logged in one structured line: answer 503/500 (Pub/Sub nacks
-    and redelivers) without the framework's multi-line traceback. A bug still raises as is."""
-    try:
-        yield
-    except TransientApiError as exc:
-        raise ServiceUnavailable(f"transient failure, deliver again: {exc}") from None
-    except ConfigError:
-        raise InternalServerError("configuration error; see the logs") from None
+def _ack_or_redeliver(result: EventResult) -> None:
+    """The runtime has logged the event in one structured line; raising here makes the
+    framework answer 500 so Pub/Sub delivers it again (bounded by the dead-letter policy)."""
+    if not result.ack:
+        raise ServiceUnavailable(f"deliver again: {result.reason}")
 
 
 @functions_framework.cloud_event
 def on_device_event(cloud_event: Any) -> None:
     """Pub/Sub `messagePublished` carrying the audit LogEntry, or a direct audit-log event."""
-    with _redeliver_on_failure():
-        RUNTIME.handle_cloudevent(cloud_event.get_attributes(), cloud_event.get_data())
+    _ack_or_redeliver(RUNTIME.handle_cloudevent(cloud_event.get_attributes(),
+                                                cloud_event.get_data()))
 
 
 def on_device_event_legacy(event: dict[str, Any], context: Any) -> None:
     """Gen1 background function (`--signature-type=event`): a Pub/Sub message."""
-    with _redeliver_on_failure():
-        RUNTIME.handle_background(event, context)
+    _ack_or_redeliver(RUNTIME.handle_background(event, context))
 
 
 @functions_framework.http

@@ -12,6 +12,7 @@ import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives import serialization
@@ -133,7 +134,7 @@ class FakeMender(Faulty):
         self.preauth_delete = preauth_delete
         self.async_decommission = async_decommission
         self.max_devices = max_devices
-        self.on_throttle: Callable[[float], None] | None = None
+        self.listeners: list[Callable[[float], None]] = []
         self.throttle_rate = 0.0
 
     @property
@@ -141,9 +142,18 @@ class FakeMender(Faulty):
         return sum(self.calls[m] for m in WRITES)
 
     def _enter(self, method: str) -> Failure | None:
-        if self.throttle_rate and self._rng.random() < self.throttle_rate and self.on_throttle:
-            self.on_throttle(0.0)  # as the real client: a 429 seen, retried after Retry-After
+        if self.throttle_rate and self._rng.random() < self.throttle_rate:
+            for listener in list(self.listeners):
+                listener(0.0)  # as the real client: a 429 seen, retried after Retry-After
         return super()._enter(method)
+
+    @contextmanager
+    def throttle_listener(self, callback: Callable[[float], None]) -> Iterator[None]:
+        self.listeners.append(callback)
+        try:
+            yield
+        finally:
+            self.listeners.remove(callback)
 
     def _device(self, device_id: str) -> _Device:
         device = self.devices.get(device_id)

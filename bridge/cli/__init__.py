@@ -1,21 +1,29 @@
 """The `mender-bridge` command line: a thin layer over the library.
 
 Subcommands live in their own modules and are imported only when run, so `--help` and
-`keys` stay fast. Expected errors print one line on stderr: exit 2 for usage, configuration
-and key errors, 1 for anything else that failed.
+`keys` stay fast. Expected errors print one line each on stderr: exit 2 for usage,
+configuration, key, name and credential errors, 1 for anything else that failed, 130 when
+interrupted.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-import warnings
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 
 from bridge import __version__
-from bridge.errors import BridgeError, ConfigError, IdentityError, InvalidKeyError
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    ConfigError,
+    IdentityError,
+    InputError,
+    InvalidKeyError,
+)
 
 # name → "module:attribute"; each module owns its command.
 COMMANDS: dict[str, str] = {
@@ -30,27 +38,53 @@ COMMANDS: dict[str, str] = {
 }
 
 
+PROG = "mender-bridge"
+# Exit 2: the user must change something (usage, settings, a key, a name, credentials).
+_USAGE = (ConfigError, InvalidKeyError, IdentityError, InputError, AuthError)
+
+
+def error_lines(error: BaseException) -> list[str]:
+    """The one-line messages an error is shown as (a ConfigError: one per problem)."""
+    if isinstance(error, ConfigError):
+        return list(error.problems)
+    message = str(error)
+    if isinstance(error, AuthError) and "MENDER_TOKEN" not in message:
+        message += " (check the credentials in the settings)"
+    return [message]
+
+
+def exit_code(error: BaseException) -> int:
+    return 2 if isinstance(error, _USAGE) else 1
+
+
 class BridgeFailure(click.ClickException):
-    """A BridgeError shown as one line; exit 1 (something failed)."""
+    """A failure a command reports itself: one line, exit 1 (subclasses set exit_code)."""
 
     exit_code = 1
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"mender-bridge: error: {self.format_message()}", err=True)
-
-
-class BridgeUsageFailure(BridgeFailure):
-    """A configuration, key or identity error: exit 2, like a usage error."""
-
-    exit_code = 2
-
-
-def failure(error: BridgeError) -> BridgeFailure:
-    usage = (ConfigError, InvalidKeyError, IdentityError)
-    return (BridgeUsageFailure if isinstance(error, usage) else BridgeFailure)(str(error))
-
 
 class LazyGroup(click.Group):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Every failure in one shape, `mender-bridge: error: …` (one line per problem),
+        then its exit code; 130 when interrupted."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name or PROG, complete_var, False, **extra)
+        except click.UsageError as exc:
+            hint = f"{exc.ctx.command_path} --help" if exc.ctx else f"{PROG} --help"
+            _fail([exc.format_message(), f"(see {hint})"], exc.exit_code)
+        except click.ClickException as exc:
+            _fail([exc.format_message()], exc.exit_code)
+        except BridgeError as exc:
+            _fail(error_lines(exc), exit_code(exc))
+        except (KeyboardInterrupt, click.Abort):
+            click.echo(f"{PROG}: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -63,11 +97,11 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except BridgeError as exc:
-            raise failure(exc) from None
+
+def _fail(lines: list[str], code: int) -> NoReturn:
+    for line in lines:
+        click.echo(f"{PROG}: error: {line}", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,9 +111,6 @@ def cli() -> None:
     same identity and the same key, and keep Mender in step with the registry."""
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    # google-api-core warns about the Python version on import; not the user's concern here.
-    warnings.filterwarnings("ignore", message="You are using a Python version",
-                            category=FutureWarning)
-    sys.exit(cli.main(prog_name="mender-bridge"))
+    cli.main(args=argv, prog_name=PROG)

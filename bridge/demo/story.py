@@ -11,7 +11,7 @@ from bridge.demo.narrate import Narrator, Row
 from bridge.demo.world import REF, DemoDevice, World, wait_for
 from bridge.device import SimulatedDevice
 from bridge.devicekeys import KeyKind
-from bridge.factory import build_bridge
+from bridge.factory import build_service
 from bridge.keys import normalize
 from bridge.model import AuthStatus, MenderDevice
 from bridge.report import Report
@@ -139,7 +139,8 @@ class Story:
 
     def sync(self) -> Report:
         settings = Settings.from_toml(self.world.sandbox.config_path, env={"ON_BLOCKED": "reject"})
-        report = build_bridge(settings).backfill([REF])
+        with build_service(settings) as service:
+            report = service.backfill([REF])
         self.n.say("sync: " + _counts(report))
         return report
 

@@ -10,6 +10,7 @@ from bridge.events.envelopes import (
     decode,
     decode_background,
     decode_cloudevent,
+    decode_entry_bytes,
     decode_pubsub_message,
     decode_push,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "decode",
     "decode_background",
     "decode_cloudevent",
+    "decode_entry_bytes",
     "decode_log_entry",
     "decode_pubsub_message",
     "decode_push",

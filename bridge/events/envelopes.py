@@ -56,6 +56,12 @@ def decode_pubsub_message(message: Mapping[str, object], message_id: str | None 
     return decode_log_entry(mapping(entry, "the Pub/Sub message data"), message_id)
 
 
+def decode_entry_bytes(data: bytes, message_id: str | None = None) -> DeviceChange:
+    """A pulled Pub/Sub message's data: the LogEntry JSON a Logging sink published."""
+    entry = _json(data, "the Pub/Sub message data")
+    return decode_log_entry(mapping(entry, "the Pub/Sub message data"), _message_id(message_id))
+
+
 def decode_push(body: bytes | str | Mapping[str, object]) -> DeviceChange:
     """A Pub/Sub push request body `{"message": {...}, "subscription": ...}`."""
     parsed = _json(body, "the push body") if isinstance(body, bytes | str) else body

@@ -3,16 +3,17 @@ preauthorize, read, page through and find devices, change or delete auth sets, d
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import requests
 
-from bridge.config import Settings
-from bridge.errors import NotFound, PermanentApiError
-from bridge.identity import identity_hash
+from bridge.errors import IdentityError, NotFound, PermanentApiError
+from bridge.identity import describe, identity_hash
 from bridge.keys import KeyPolicy, normalize
 from bridge.mender import parse
 from bridge.mender.transport import Stats, Transport, api_error
@@ -43,8 +44,7 @@ def _q(segment: str) -> str:
 
 
 def _describe(identity: Mapping[str, str]) -> str:
-    text = ",".join(f"{k}={v}" for k, v in sorted(identity.items()))
-    return text if len(text) <= 120 else text[:117] + "..."
+    return describe(identity, 120)
 
 
 class MenderClient:
@@ -60,25 +60,29 @@ class MenderClient:
                                connect_timeout=connect_timeout, pool_size=pool_size,
                                retries=retries, backoff=backoff, max_retry_after=max_retry_after)
         self.base_url = self._http.base_url
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MenderClient:
-        return cls(settings.mender_url, token=settings.mender_token,
-                   username=settings.mender_username, password=settings.mender_password,
-                   ca_bundle=settings.mender_ca_bundle, timeout=settings.mender_timeout,
-                   pool_size=max(32, settings.concurrency * 2))
+        self._listeners: list[Callable[[float], None]] = []
+        self._listeners_lock = threading.Lock()
+        self._http.on_throttle = self._throttled
 
     @property
     def stats(self) -> Stats:
         return self._http.stats
 
-    @property
-    def on_throttle(self) -> Callable[[float], None] | None:
-        return self._http.on_throttle
+    @contextmanager
+    def throttle_listener(self, callback: Callable[[float], None]) -> Iterator[None]:
+        with self._listeners_lock:
+            self._listeners.append(callback)
+        try:
+            yield
+        finally:
+            with self._listeners_lock:
+                self._listeners.remove(callback)
 
-    @on_throttle.setter
-    def on_throttle(self, callback: Callable[[float], None] | None) -> None:
-        self._http.on_throttle = callback
+    def _throttled(self, retry_after: float) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(retry_after)
 
     @property
     def session(self) -> requests.Session:
@@ -163,7 +167,7 @@ class MenderClient:
         """Inventory search on the identity scope (eventually consistent: a device
         preauthorized a moment ago may not be found yet), then the exact match from deviceauth."""
         if not identity:
-            raise ValueError("find_by_identity needs at least one identity attribute")
+            raise IdentityError("find_by_identity needs at least one identity attribute")
         filters = [{"scope": "identity", "attribute": k, "type": "$eq", "value": v}
                    for k, v in sorted(identity.items())]
         body = {"page": 1, "per_page": FIND_PER_PAGE, "filters": filters}
@@ -186,8 +190,8 @@ class MenderClient:
         status = AuthStatus(status)
         if status not in SETTABLE:
             # The server answers 400 "incorrect device status" (facts §5); never send it.
-            raise ValueError(f"an auth set cannot be set to {status.value!r} "
-                             "(only accepted, rejected or pending)")
+            raise PermanentApiError(f"an auth set cannot be set to {status.value!r} (only "
+                                    "accepted, rejected or pending)", service=MENDER_SERVICE)
         path = f"{DEVICES}/{_q(device_id)}/auth/{_q(auth_id)}/status"
         self._http.request(f"set auth set {auth_id} of device {device_id} to {status.value}",
                            "PUT", path, json={"status": status.value})

@@ -11,11 +11,11 @@ from bridge.errors import PermanentApiError, TransientApiError
 from bridge.events import ChangeKind, DeviceChange
 from bridge.model import AuthStatus, Credential, RegistryRef
 from bridge.reconcile import Policy
-from bridge.sync import Bridge
+from bridge.sync import Bridge, PruneMode
 from tests.core.credentials import credential, mender_pem, past
 from tests.fakes import FakeMender, FakeRegistry
 
-REF = RegistryRef("p", "us-central1", "reg")
+REF = RegistryRef("project-1", "us-central1", "reg")
 ID = {"google_iot_id": "dev1"}
 
 
@@ -233,7 +233,7 @@ def test_prune_decommissions_only_template_devices(registry: FakeRegistry,
     report = bridge.backfill([REF])
     assert len(mender.devices) == 6 and len(report.attention) == 1
     assert "stray" in report.attention[0].device
-    pruned = bridge.backfill([REF], prune=True)
+    pruned = bridge.backfill([REF], prune=PruneMode.ON)
     assert sorted(o.device for o in pruned.outcomes if o.action == "decommission") == [
         "google_iot_id=gone", "google_iot_id=stray"]
     assert mender.find_by_identity({"mac": "00:11"}) is not None and len(mender.devices) == 4
@@ -243,7 +243,7 @@ def test_prune_is_skipped_when_a_registry_cannot_be_listed(registry: FakeRegistr
                                                           mender: FakeMender) -> None:
     mender.preauthorize({"google_iot_id": "gone"}, mender_pem("ec", 2))
     registry.fail_next("iter_devices")
-    report = bridge_of(registry, mender).backfill([REF], prune=True)
+    report = bridge_of(registry, mender).backfill([REF], prune=PruneMode.ON)
     assert report.failed and len(mender.devices) == 1
 
 

@@ -47,15 +47,17 @@ def test_every_problem_is_reported_at_once() -> None:
         "ON_BLOCKED": "x", "LOG_LEVEL": "loud", "IOT_ENDPOINT": "ftp://x",
     })
     expected = ["MENDER_URL: plain http://", "CONCURRENCY: expected a whole number",
-                "MENDER_TIMEOUT: expected a number", "MIN_RSA_BITS must be", "ON_DELETE must be",
+                "MENDER_TIMEOUT: expected a number", "MIN_RSA_BITS must be", "ON_DELETE: expected one of",
                 "IDENTITY_TEMPLATE: unknown identity field", "REVOKE_REMOVED_KEYS: expected true",
-                "REGISTRY_BACKEND must be", "IOT_CREDENTIALS must be", "ON_BLOCKED must be",
+                "REGISTRY_BACKEND must be", "IOT_CREDENTIALS must be", "ON_BLOCKED: expected one of",
                 "LOG_LEVEL must be", "IOT_ENDPOINT must be an https:// URL",
-                "MENDER_TOKEN (or MENDER_USERNAME and MENDER_PASSWORD) is required"]
+                "MENDER_TOKEN (or MENDER_USERNAME and MENDER_PASSWORD) is required",
+                "IOT_PROJECT is required"]
     for fragment in expected:
         assert sum(fragment in p for p in problems) == 1, (fragment, problems)
     assert len(problems) == len(expected)
-    assert all(p.endswith("(from environment)") for p in problems)
+    # Each problem names where its value came from, except the one about a missing value.
+    assert all(p.endswith("(from environment)") for p in problems if "required" not in p)
 
 
 @pytest.mark.parametrize(("env", "fragment"), [
@@ -97,7 +99,7 @@ def test_loopback_names() -> None:
 
 
 def test_user_and_password_instead_of_token() -> None:
-    s = Settings.from_env({"IOT_PROJECT": "p", "MENDER_USERNAME": "a@b.c",
+    s = Settings.from_env({"IOT_PROJECT": "my-project", "MENDER_USERNAME": "a@b.c",
                            "MENDER_PASSWORD": "hunter2-secret"})
     assert s.mender_password == Secret("hunter2-secret") and s.mender_token is None
     assert "hunter2" not in repr(s) and "hunter2" not in str(s)
@@ -123,14 +125,14 @@ def test_toml_with_lower_case_names_and_env_override(tmp_path: Path) -> None:
 mender_url = "https://127.0.0.1:8443"
 mender_token = "{TOKEN}"
 iot_project = "from-toml"
-iot_registries = ["a", "b"]
+iot_registries = ["fleet-a", "fleet-b"]
 concurrency = 4
 mender_timeout = 3
 revoke_removed_keys = false
 ''')
     s = Settings.from_toml(path, env={"IOT_PROJECT": "from-env", "CONCURRENCY": "",
                                       "HOME": "/root"})
-    assert (s.iot_project, s.iot_registries, s.concurrency) == ("from-env", ("a", "b"), 4)
+    assert (s.iot_project, s.iot_registries, s.concurrency) == ("from-env", ("fleet-a", "fleet-b"), 4)
     assert (s.mender_timeout, s.revoke_removed_keys) == (3.0, False)
     assert Settings.from_toml(path).iot_project == "from-toml"
 
@@ -157,12 +159,14 @@ def test_unreadable_toml(tmp_path: Path, content: bytes, fragment: str) -> None:
     path.write_bytes(content)
     with pytest.raises(ConfigError, match=fragment):
         Settings.from_toml(path)
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    with pytest.raises(ConfigError, match="does not exist or is not a regular file"):
         Settings.from_toml(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="does not exist or is not a regular file"):
+        Settings.from_toml(tmp_path)
 
 
 def test_from_mapping_accepts_typed_values_and_every_field_has_an_env_name() -> None:
-    s = Settings.from_mapping({"mender_token": Secret(TOKEN), "iot_project": "p",
+    s = Settings.from_mapping({"mender_token": Secret(TOKEN), "iot_project": "my-project",
                                "concurrency": 3, "notify_device": True})
     assert (s.mender_token, s.concurrency, s.notify_device) == (Secret(TOKEN), 3, True)
     names = {f.name for f in fields(Settings)}
@@ -171,20 +175,37 @@ def test_from_mapping_accepts_typed_values_and_every_field_has_an_env_name() -> 
 
 
 def test_registries_by_short_name_or_full_path() -> None:
-    full = "projects/q/locations/asia-east1/registries/b"
+    full = "projects/other-project/locations/asia-east1/registries/fleet-b"
     settings = Settings.from_env({**BASE, "IOT_LOCATION": "europe-west1",
-                                  "IOT_REGISTRIES": f"a, {full}"})
-    assert settings.registry_refs == [RegistryRef("my-project", "europe-west1", "a"),
-                                      RegistryRef("q", "asia-east1", "b")]
-    assert settings.registry_ref("c") == RegistryRef("my-project", "europe-west1", "c")
-    for bad in ("", "a/b", "projects//locations/l/registries/r", "x/p/locations/l/registries/r"):
-        with pytest.raises(ValueError, match="not a registry name or path"):
-            settings.registry_ref(bad)
+                                  "IOT_REGISTRIES": f"fleet-a, {full}"})
+    assert settings.registry_refs == [
+        RegistryRef("my-project", "europe-west1", "fleet-a"),
+        RegistryRef("other-project", "asia-east1", "fleet-b")]
 
 
-def test_malformed_configured_registry_is_a_config_problem() -> None:
-    assert any(p.startswith("IOT_REGISTRIES: not a registry name or path")
-               for p in problems_of({**BASE, "IOT_REGISTRIES": "ok,projects/p/registries/r"}))
+@pytest.mark.parametrize("bad", ["a/b", "projects//locations/l/registries/reg",
+                                 "x/my-project/locations/l/registries/reg", "ab",
+                                 "projects/../locations/../registries/..", "reg?fieldMask=x"])
+def test_malformed_configured_registry_is_a_config_problem(bad: str) -> None:
+    problems = problems_of({**BASE, "IOT_REGISTRIES": f"fleet-a,{bad}"})
+    assert len(problems) == 1 and problems[0].startswith("IOT_REGISTRIES entry"), problems
+    assert problems[0].endswith("(from environment)")
+
+
+def test_environment_and_file_problems_name_their_source(tmp_path: Path) -> None:
+    path = write(tmp_path, 'mender_token = "t-123456"\niot_project = "my-project"\n'
+                           'min_rsa_bits = 512\n')
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_toml(path, env={"CONCURRENCY": "lots"})
+    assert sorted(caught.value.problems) == sorted([
+        "CONCURRENCY: expected a whole number, got 'lots' (from environment)",
+        f"MIN_RSA_BITS must be between 1024 and 16384, not 512 (from {path})"])
+
+
+def test_a_secret_an_http_header_cannot_carry_is_a_config_problem() -> None:
+    problems = problems_of({**BASE, "MENDER_TOKEN": "tok\u00e9n-\u2603-value"})
+    assert problems == ["MENDER_TOKEN: contains characters an HTTP header cannot carry "
+                        "(not Latin-1); check the value (from environment)"]
 
 
 def test_secret_values_are_the_set_secrets_only() -> None:

@@ -14,7 +14,7 @@ from bridge.sync import Bridge
 from tests.core.credentials import credential, mender_pem
 from tests.fakes import FakeMender, FakeRegistry
 
-REF = RegistryRef("p", "l", "r")
+REF = RegistryRef("project-1", "l1", "reg")
 ID = {"google_iot_id": "dev1"}
 POOL = [("ec", 0), ("ec", 1), ("rsa", 0), ("ec", 2)]
 EXPIRED = datetime(2020, 1, 1, tzinfo=UTC)

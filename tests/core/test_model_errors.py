@@ -64,8 +64,8 @@ def test_public_key_describe(key: PublicKey, text: str) -> None:
 
 
 def test_refs_devices_and_enums() -> None:
-    ref = RegistryRef("p", "europe-west1", "fleet")
-    assert str(ref) == ref.path == "projects/p/locations/europe-west1/registries/fleet"
+    ref = RegistryRef("project-1", "europe-west1", "fleet")
+    assert str(ref) == ref.path == "projects/project-1/locations/europe-west1/registries/fleet"
     device = RegistryDevice(ref, "dev-1", "123", metadata={"a": "b"})
     assert str(device) == "fleet/dev-1"
     assert hash(device) == hash(RegistryDevice(ref, "dev-1", "123", metadata={"x": "y"}))

@@ -33,7 +33,7 @@ def test_prints_the_default_template_identity(shell: str, device_id: str,
                     device_id], check=True, capture_output=True)
     result = identity(shell, tmp_path / "device-id")
     assert result.returncode == 0, result.stderr
-    device = RegistryDevice(RegistryRef("p", "l", "r"), device_id, "123")
+    device = RegistryDevice(RegistryRef("project-1", "l1", "reg"), device_id, "123")
     expected = IdentityTemplate.parse(DEFAULT_TEMPLATE).render(device)
     assert result.stdout == "".join(f"{k}={v}\n" for k, v in expected.items())
 
