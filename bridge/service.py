@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Self
 
+from bridge.backfill import Progress
 from bridge.errors import ApiError, InputError
 from bridge.model import DeviceChange, RegistryRef
 from bridge.ports import Registry
 from bridge.report import Outcome, Report, Status, Step
 from bridge.scope import Scope
-from bridge.backfill import Progress
 from bridge.sync import Bridge, PruneMode
 
 

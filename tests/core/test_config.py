@@ -47,9 +47,10 @@ def test_every_problem_is_reported_at_once() -> None:
         "ON_BLOCKED": "x", "LOG_LEVEL": "loud", "IOT_ENDPOINT": "ftp://x",
     })
     expected = ["MENDER_URL: plain http://", "CONCURRENCY: expected a whole number",
-                "MENDER_TIMEOUT: expected a number", "MIN_RSA_BITS must be", "ON_DELETE: expected one of",
-                "IDENTITY_TEMPLATE: unknown identity field", "REVOKE_REMOVED_KEYS: expected true",
-                "REGISTRY_BACKEND must be", "IOT_CREDENTIALS must be", "ON_BLOCKED: expected one of",
+                "MENDER_TIMEOUT: expected a number", "MIN_RSA_BITS must be",
+                "ON_DELETE: expected one of", "IDENTITY_TEMPLATE: unknown identity field",
+                "REVOKE_REMOVED_KEYS: expected true", "REGISTRY_BACKEND must be",
+                "IOT_CREDENTIALS must be", "ON_BLOCKED: expected one of",
                 "LOG_LEVEL must be", "IOT_ENDPOINT must be an https:// URL",
                 "MENDER_TOKEN (or MENDER_USERNAME and MENDER_PASSWORD) is required",
                 "IOT_PROJECT is required"]
@@ -132,7 +133,8 @@ revoke_removed_keys = false
 ''')
     s = Settings.from_toml(path, env={"IOT_PROJECT": "from-env", "CONCURRENCY": "",
                                       "HOME": "/root"})
-    assert (s.iot_project, s.iot_registries, s.concurrency) == ("from-env", ("fleet-a", "fleet-b"), 4)
+    assert (s.iot_project, s.iot_registries, s.concurrency) == (
+        "from-env", ("fleet-a", "fleet-b"), 4)
     assert (s.mender_timeout, s.revoke_removed_keys) == (3.0, False)
     assert Settings.from_toml(path).iot_project == "from-toml"
 
