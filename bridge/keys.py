@@ -2,34 +2,35 @@
 
 Mender parses a PKIX `PUBLIC KEY` PEM and re-encodes it (64-column base64, `\\n`, final newline)
 and matches auth sets by exact string equality of that form, so every key the bridge sends goes
-through `normalize` first.
+through `normalize` first. Nothing is normalized that Mender's Go code could not use: the input
+is parsed strictly (`bridge.keyparse`), in linear time (`bridge.pem`), and RSA public numbers
+follow Go's `crypto/rsa` rules (docs/mender-api.md).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hashlib
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from bridge import keyparse, pem
 from bridge.errors import InvalidKeyError
 from bridge.model import Credential, CredentialFormat, KeyType, PublicKey
 
 MAX_INPUT = 64 * 1024
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
-_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
-# Go's crypto/rsa refuses to verify with an even exponent or one above 2^31-1, so Mender would
-# take such a key at preauthorization and then answer the device 401 forever.
+# Go's crypto/rsa (checkPublicKey) refuses to verify with an even modulus, an exponent below 2,
+# an even one or one above 2^31-1, so Mender would take such a key at preauthorization and then
+# answer the device 401 forever. OpenSSL refuses moduli above 16384 bits (RSA_R_MODULUS_TOO_LARGE).
 _MAX_RSA_EXPONENT = 2**31 - 1
+_MAX_RSA_BITS = 16384
+# Go 1.24+ refuses RSA keys below 1024 bits (GODEBUG rsa1024min): whatever the configured policy.
+_MIN_RSA_BITS = 1024
 _SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _FORMAT_RULES: dict[CredentialFormat, tuple[KeyType, bool]] = {
@@ -50,6 +51,8 @@ class KeyPolicy:
 
 
 DEFAULT_POLICY = KeyPolicy()
+# To tell which credential holds a key even when the policy refuses it.
+_IDENTIFY = KeyPolicy(min_rsa_bits=_MIN_RSA_BITS)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,25 @@ class KeyProblem:
 
     index: int
     reason: str
+
+    @property
+    def number(self) -> int:
+        """The credential's number as every report and command prints it: from 1."""
+        return self.index + 1
+
+
+@dataclass(frozen=True)
+class CredentialMatch:
+    """The registry credential that holds a key, and why the bridge would not use it."""
+
+    number: int  # from 1
+    total: int
+    format: CredentialFormat | None
+    problem: str | None  # None: usable
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
 
 
 def parse_format(label: str | enum.Enum | None) -> CredentialFormat | None:
@@ -72,88 +94,25 @@ def parse_format(label: str | enum.Enum | None) -> CredentialFormat | None:
         raise InvalidKeyError(f"unknown credential format {label!r} (known: {known})") from None
 
 
-def _single_block(data: bytes) -> tuple[str, bytes]:
-    blocks = list(_PEM_BLOCK.finditer(data))
-    kinds = [b.group(1).decode("ascii") for b in blocks]
-    if not blocks:
-        begin = _PEM_BEGIN.search(data)
-        if begin is not None:
-            kind = begin.group(1).decode("ascii")
-            raise InvalidKeyError(f"PEM block {kind} has no matching END line (truncated?)")
-        raise InvalidKeyError("not a PEM public key or certificate (no BEGIN/END block found)")
-    if any("PRIVATE" in kind for kind in kinds):
-        raise InvalidKeyError("got a private key: give the public key or certificate, "
-                              "never the private key")
-    if len(blocks) > 1:
+def _check_rsa(key: rsa.RSAPublicKey, policy: KeyPolicy) -> None:
+    minimum = max(policy.min_rsa_bits, _MIN_RSA_BITS)
+    if key.key_size < minimum:
+        raise InvalidKeyError(f"RSA key of {key.key_size} bits is below the minimum of {minimum}")
+    if key.key_size > _MAX_RSA_BITS:
+        raise InvalidKeyError(f"RSA key of {key.key_size} bits is above the maximum of "
+                              f"{_MAX_RSA_BITS}")
+    numbers = key.public_numbers()
+    if numbers.n % 2 == 0:
+        raise InvalidKeyError("RSA modulus is even: not an RSA key (Go refuses it)")
+    if numbers.e % 2 == 0 or not 3 <= numbers.e <= _MAX_RSA_EXPONENT:
         raise InvalidKeyError(
-            f"expected one PEM block, found {len(blocks)} ({', '.join(kinds)})"
-        )
-    body = b"".join(blocks[0].group(2).split())
-    try:
-        der = base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidKeyError(f"PEM block {kinds[0]} is not valid base64") from None
-    if not der:
-        raise InvalidKeyError(f"PEM block {kinds[0]} is empty")
-    return kinds[0], der
-
-
-def _load(kind: str, der: bytes, now: datetime | None) -> tuple[PublicKeyTypes, bool]:
-    if kind not in ("CERTIFICATE", "PUBLIC KEY", "RSA PUBLIC KEY"):
-        raise InvalidKeyError(
-            f"unsupported PEM block {kind!r} (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)"
-        )
-    try:
-        if kind == "CERTIFICATE":
-            cert = x509.load_der_x509_certificate(der)
-            if now is not None:
-                _check_validity(cert, now)
-            return cert.public_key(), True
-        # Re-wrapped from the DER so that only the label says PKCS#1 or PKIX, as for Go's parser.
-        label = kind.encode("ascii")
-        block = b"-----BEGIN %s-----\n%s-----END %s-----\n" % (
-            label, base64.encodebytes(der), label)
-        key = serialization.load_pem_public_key(block)
-        if kind == "RSA PUBLIC KEY" and key.public_bytes(serialization.Encoding.DER, _SPKI) == der:
-            # cryptography also takes PKIX under this label; Go's PKCS#1 parser does not.
-            raise InvalidKeyError("cannot parse the RSA PUBLIC KEY (DER): it holds a PKIX key, "
-                                  "whose PEM label is PUBLIC KEY")
-        return key, False
-    except InvalidKeyError:
-        raise
-    except Exception as exc:  # cryptography raises ValueError, UnsupportedAlgorithm and others
-        what = "certificate" if kind == "CERTIFICATE" else f"{kind} (DER)"
-        reason = "unsupported algorithm" if type(exc).__name__ == "UnsupportedAlgorithm" else (
-            "corrupt or truncated")
-        raise InvalidKeyError(f"cannot parse the {what}: {reason}") from None
-
-
-def _aware(now: datetime) -> datetime:
-    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-
-
-def _check_validity(cert: x509.Certificate, now: datetime) -> None:
-    now = _aware(now)
-    # X.509 validity is inclusive of notAfter (RFC 5280 §4.1.2.5), as Go's verifier checks it.
-    if cert.not_valid_after_utc < now:
-        raise InvalidKeyError(f"certificate expired on {cert.not_valid_after_utc.isoformat()}")
-    if cert.not_valid_before_utc > now:
-        raise InvalidKeyError(
-            f"certificate not valid before {cert.not_valid_before_utc.isoformat()}"
+            "RSA public exponent must be odd and between 3 and 2^31-1 (Go refuses others)"
         )
 
 
 def _classify(key: PublicKeyTypes, policy: KeyPolicy) -> tuple[KeyType, int | None, str | None]:
     if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < policy.min_rsa_bits:
-            raise InvalidKeyError(
-                f"RSA key of {key.key_size} bits is below the minimum of {policy.min_rsa_bits}"
-            )
-        exponent = key.public_numbers().e
-        if exponent % 2 == 0 or not 3 <= exponent <= _MAX_RSA_EXPONENT:
-            raise InvalidKeyError(
-                "RSA public exponent must be odd and between 3 and 2^31-1 (Go refuses others)"
-            )
+        _check_rsa(key, policy)
         return KeyType.RSA, key.key_size, None
     if isinstance(key, ec.EllipticCurvePublicKey):
         curve = _CURVES.get(key.curve.name, key.curve.name)
@@ -175,6 +134,35 @@ def _classify(key: PublicKeyTypes, policy: KeyPolicy) -> tuple[KeyType, int | No
     raise InvalidKeyError(f"unsupported key type {type(key).__name__.removeprefix('_')}")
 
 
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+
+def _single_block(data: bytes) -> tuple[str, bytes]:
+    found = pem.blocks(data)
+    if any("PRIVATE" in block.label for block in found):
+        raise InvalidKeyError("got a private key: give the public key or certificate, "
+                              "never the private key")
+    if not found:
+        raise InvalidKeyError("not a PEM public key or certificate (no BEGIN/END block found)")
+    if len(found) > 1:
+        kinds = ", ".join(block.label for block in found[:5])
+        raise InvalidKeyError(f"expected one PEM block, found {len(found)} ({kinds})")
+    return found[0].label, found[0].der()
+
+
+def _check_label(label: CredentialFormat, key_type: KeyType, from_cert: bool,
+                 curve: str | None) -> None:
+    want_type, want_cert = _FORMAT_RULES[label]
+    if key_type is not want_type or from_cert is not want_cert:
+        got = f"{'certificate with an ' if from_cert else ''}{key_type.value} key"
+        raise InvalidKeyError(f"format {label.value} does not match its content ({got})")
+    if label in (CredentialFormat.ES256_PEM, CredentialFormat.ES256_X509_PEM) and (
+        curve != "P-256"
+    ):
+        raise InvalidKeyError(f"format {label.value} needs a P-256 key, got {curve}")
+
+
 def normalize(
     data: str | bytes,
     fmt: str | CredentialFormat | None = None,
@@ -192,20 +180,32 @@ def normalize(
     if len(raw) > MAX_INPUT:
         raise InvalidKeyError(f"credential is larger than the limit of {MAX_INPUT} bytes")
     kind, der = _single_block(raw)
-    key, from_cert = _load(kind, der, now)
+    cert = None
+    if kind == "CERTIFICATE":
+        cert, key = keyparse.certificate(der)
+        if now is not None:
+            keyparse.check_validity(cert, _aware(now))
+    else:
+        key = keyparse.public_key(kind, der)
     key_type, bits, curve = _classify(key, policy)
     if label is not None:
-        want_type, want_cert = _FORMAT_RULES[label]
-        if key_type is not want_type or from_cert is not want_cert:
-            got = f"{'certificate with an ' if from_cert else ''}{key_type.value} key"
-            raise InvalidKeyError(f"format {label.value} does not match its content ({got})")
-        if label in (CredentialFormat.ES256_PEM, CredentialFormat.ES256_X509_PEM) and (
-            curve != "P-256"
-        ):
-            raise InvalidKeyError(f"format {label.value} needs a P-256 key, got {curve}")
+        _check_label(label, key_type, cert is not None, curve)
+    if cert is not None:
+        keyparse.check_self_signature(cert)
     der = key.public_bytes(serialization.Encoding.DER, _SPKI)
-    pem = key.public_bytes(serialization.Encoding.PEM, _SPKI).decode("ascii")
-    return PublicKey(pem, key_type, bits, curve, hashlib.sha256(der).hexdigest())
+    text = key.public_bytes(serialization.Encoding.PEM, _SPKI).decode("ascii")
+    return PublicKey(text, key_type, bits, curve, hashlib.sha256(der).hexdigest())
+
+
+def _evaluate(cred: Credential, now: datetime, policy: KeyPolicy) -> PublicKey | str:
+    """The one rule for a registry credential: its normalized key, or why it is not usable."""
+    if cred.is_expired(now):
+        assert cred.expires_at is not None
+        return f"expired on {cred.expires_at.isoformat()}"
+    try:
+        return normalize(cred.key, cred.format, policy=policy, now=now)
+    except InvalidKeyError as exc:
+        return str(exc)
 
 
 def usable_keys(
@@ -218,15 +218,35 @@ def usable_keys(
     keys: list[PublicKey] = []
     problems: list[KeyProblem] = []
     for index, cred in enumerate(credentials):
-        if cred.is_expired(now):
-            assert cred.expires_at is not None
-            problems.append(KeyProblem(index, f"expired on {cred.expires_at.isoformat()}"))
-            continue
-        try:
-            key = normalize(cred.key, cred.format, policy=policy, now=now)
-        except InvalidKeyError as exc:
-            problems.append(KeyProblem(index, str(exc)))
-            continue
-        if all(k.pem != key.pem for k in keys):
-            keys.append(key)
+        got = _evaluate(cred, now, policy)
+        if isinstance(got, str):
+            problems.append(KeyProblem(index, got))
+        elif all(k.pem != got.pem for k in keys):
+            keys.append(got)
     return keys, problems
+
+
+def find_credential(
+    credentials: Sequence[Credential],
+    key: PublicKey,
+    now: datetime | None = None,
+    policy: KeyPolicy = DEFAULT_POLICY,
+) -> CredentialMatch | None:
+    """The first credential holding `key` (a usable one first), judged by the same rule as
+    `usable_keys`; None if none holds it."""
+    now = _aware(now) if now is not None else datetime.now(UTC)
+    found: CredentialMatch | None = None
+    for number, cred in enumerate(credentials, start=1):
+        try:
+            held = normalize(cred.key, cred.format, policy=_IDENTIFY)
+        except InvalidKeyError:
+            continue
+        if held.pem != key.pem:
+            continue
+        got = _evaluate(cred, now, policy)
+        match = CredentialMatch(number, len(credentials), cred.format,
+                                got if isinstance(got, str) else None)
+        if match.usable:
+            return match
+        found = found or match
+    return found

@@ -76,3 +76,47 @@ def expected_pem(key: Private) -> tuple[str, str]:
     body = "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
     return f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n", \
         hashlib.sha256(der).hexdigest()
+
+
+# -- hand-made DER, so hostile keys need nothing from the code under test ----------------------
+RSA_OID = bytes.fromhex("06092a864886f70d010101")  # rsaEncryption
+
+
+def der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def der_int(value: int) -> bytes:
+    """A DER INTEGER (two's complement, minimal), negative values included."""
+    size = (value + (value < 0)).bit_length() // 8 + 1
+    return der(0x02, value.to_bytes(size, "big", signed=True))
+
+
+def rsa_spki(n: int, e: int) -> bytes:
+    """SubjectPublicKeyInfo of an RSA key with any numbers, even ones no library would make."""
+    pkcs1 = der(0x30, der_int(n) + der_int(e))
+    algorithm = der(0x30, RSA_OID + b"\x05\x00")
+    return der(0x30, algorithm + der(0x03, b"\x00" + pkcs1))
+
+
+def rsa_pkcs1(n: int, e: int) -> bytes:
+    return der(0x30, der_int(n) + der_int(e))
+
+
+def pem_block(label: str, body: bytes) -> bytes:
+    text = base64.encodebytes(body).decode()
+    return f"-----BEGIN {label}-----\n{text}-----END {label}-----\n".encode()
+
+
+def cert_der(pem: bytes) -> bytes:
+    return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+
+def flip(data: bytes, index: int, mask: int = 0x01) -> bytes:
+    out = bytearray(data)
+    out[index] ^= mask
+    return bytes(out)

@@ -20,10 +20,15 @@ from tests.core.key_material import (
     PEM,
     SPKI,
     Private,
+    cert_der,
     certificate,
     encode,
     expected_pem,
+    flip,
     keyring,
+    pem_block,
+    rsa_pkcs1,
+    rsa_spki,
 )
 
 F = CredentialFormat
@@ -107,6 +112,18 @@ def private_pem(ring: dict[str, Private]) -> bytes:
                                       serialization.NoEncryption())
 
 
+def modulus(ring: dict[str, Private]) -> int:
+    return ring["rsa2048"].public_key().public_numbers().n  # type: ignore[union-attr]
+
+
+def cert_with(change: Callable[[bytes], bytes]) -> Callable[[dict[str, Private]], bytes]:
+    """A self-signed P-256 certificate (serial 7) changed at the DER level."""
+    return lambda ring: pem_block("CERTIFICATE", change(cert_der(certificate(ring["p256"]))))
+
+
+SERIAL_7 = b"\x02\x01\x07"  # the certificate's serial number, INTEGER 7
+
+
 BAD: list[tuple[str, Callable[[dict[str, Private]], bytes], str | None, str]] = [
     ("garbage", lambda _: b"\x00\xffnot a key at all", None, "no BEGIN/END"),
     ("empty", lambda _: b"", None, "no BEGIN/END"),
@@ -142,6 +159,34 @@ BAD: list[tuple[str, Callable[[dict[str, Private]], bytes], str | None, str]] = 
      None, "empty"),
     ("cert-garbage", lambda r: spki_of("p256")(r).replace(b"PUBLIC KEY", b"CERTIFICATE"),
      None, "cannot parse the certificate"),
+    # Go's crypto/rsa rules (checkPublicKey): odd modulus; exponent odd, >= 2, < 2^31.
+    ("rsa-even-modulus", lambda r: pem_block("PUBLIC KEY", rsa_spki(modulus(r) + 1, 65537)),
+     None, "modulus is even"),
+    ("rsa-even-modulus-pkcs1", lambda r: pem_block("RSA PUBLIC KEY", rsa_pkcs1(
+        modulus(r) + 1, 65537)), "RSA_PEM", "modulus is even"),
+    ("rsa-exponent-1", lambda r: pem_block("PUBLIC KEY", rsa_spki(modulus(r), 1)), None,
+     "cannot parse"),
+    ("rsa-exponent-even", lambda r: pem_block("PUBLIC KEY", rsa_spki(modulus(r), 65538)), None,
+     "cannot parse"),
+    ("rsa-exponent-2^31+1", lambda r: pem_block("PUBLIC KEY", rsa_spki(modulus(r), 2**31 + 1)),
+     None, "exponent must be odd and between 3 and 2^31-1"),
+    ("rsa-negative-modulus", lambda r: pem_block("PUBLIC KEY", rsa_spki(-modulus(r), 65537)),
+     None, "cannot parse"),
+    ("rsa-16385-bits", lambda _: pem_block("PUBLIC KEY", rsa_spki((1 << 16385) - 1, 65537)),
+     None, "above the maximum of 16384"),
+    # Certificates: strict DER, every part read, a self-issued one verified with its own key.
+    ("cert-flipped-signature", cert_with(lambda d: flip(d, len(d) - 3)), None,
+     "self-signature does not verify"),
+    ("cert-flipped-serial", cert_with(lambda d: d.replace(SERIAL_7, b"\x02\x01\x06")), None,
+     "self-signature does not verify"),
+    ("cert-negative-serial", cert_with(lambda d: d.replace(SERIAL_7, b"\x02\x01\x87")), None,
+     "serial number is not positive"),
+    ("cert-trailing-byte", cert_with(lambda d: d + b"\x00"), None,
+     "cannot parse the certificate"),
+    ("cert-truncated", cert_with(lambda d: d[:-20]), None, "cannot parse the certificate"),
+    ("cert-bad-version", cert_with(lambda d: d.replace(b"\xa0\x03\x02\x01\x02",
+                                                       b"\xa0\x03\x02\x01\x07")), None,
+     "cannot parse the certificate"),
 ]
 
 

@@ -1,5 +1,5 @@
-"""keys.normalize and keys.usable_keys: the configurable key policy, RSA exponents Go refuses,
-certificate validity and credential expiry."""
+"""keys.normalize, usable_keys and find_credential: the configurable key policy, the RSA numbers
+Go refuses, certificate validity, credential expiry and numbering."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bridge import keys
 from bridge.errors import InvalidKeyError
 from bridge.model import Credential, CredentialFormat
-from tests.core.key_material import NOW, PEM, SPKI, certificate, encode, expected_pem, keyring
+from tests.core.key_material import (
+    NOW,
+    PEM,
+    SPKI,
+    certificate,
+    encode,
+    expected_pem,
+    keyring,
+    pem_block,
+    rsa_spki,
+)
 
 F = CredentialFormat
 
@@ -78,3 +88,52 @@ def test_usable_keys_drops_expired_invalid_and_duplicate_credentials() -> None:
     naive, _ = keys.usable_keys(creds, now=NOW.replace(tzinfo=None))
     assert naive == usable
     assert keys.usable_keys([], now=NOW) == ([], [])
+
+
+# Go's crypto/rsa checkPublicKey, restated as the expected answer: the modulus odd, the exponent
+# odd and at least 2, below 2^31 (e = 1 and even exponents cryptography cannot even load).
+@pytest.mark.parametrize(("even_modulus", "exponent", "accepted"), [
+    (False, 3, True), (False, 65537, True), (False, 2**31 - 1, True),
+    (False, 2**31 + 1, False), (False, 2**32 + 1, False), (True, 65537, False),
+    (True, 3, False),
+])
+def test_rsa_public_numbers_follow_gos_rules(even_modulus: bool, exponent: int,
+                                             accepted: bool) -> None:
+    n = keyring()["rsa2048"].public_key().public_numbers().n  # type: ignore[union-attr]
+    text = pem_block("PUBLIC KEY", rsa_spki(n + 1 if even_modulus else n, exponent))
+    if accepted:
+        assert keys.normalize(text).bits == 2048
+    else:
+        with pytest.raises(InvalidKeyError, match=r"modulus is even|exponent must be odd"):
+            keys.normalize(text)
+
+
+def test_no_policy_goes_below_gos_1024_bit_floor() -> None:
+    lax = keys.KeyPolicy(min_rsa_bits=512)
+    small = pem_block("PUBLIC KEY", rsa_spki((1 << 767) | 1, 65537))  # 768 bits, odd
+    with pytest.raises(InvalidKeyError, match="768 bits is below the minimum of 1024"):
+        keys.normalize(small, policy=lax)
+    assert keys.normalize(encode(keyring()["rsa1024"], "spki"), policy=lax).bits == 1024
+
+
+def test_problems_and_matches_number_credentials_from_1() -> None:
+    ring = keyring()
+    p256 = keys.normalize(encode(ring["p256"], "spki"))
+    creds = [
+        Credential(encode(ring["rsa1024"], "spki").decode(), F.RSA_PEM),            # 1: policy
+        Credential(certificate(ring["p256"]).decode(), F.ES256_X509_PEM,
+                   NOW - timedelta(days=1)),                                      # 2: expired
+        Credential(encode(ring["p256"], "spki").decode(), F.ES256_PEM),            # 3: usable
+    ]
+    _, problems = keys.usable_keys(creds, now=NOW)
+    assert [p.number for p in problems] == [1, 2]
+    match = keys.find_credential(creds, p256, now=NOW)
+    assert match == keys.CredentialMatch(3, 3, F.ES256_PEM, None) and match.usable
+    expired_only = keys.find_credential(creds[:2], p256, now=NOW)
+    assert expired_only is not None and (expired_only.number, expired_only.usable) == (2, False)
+    assert expired_only.problem == "expired on 2026-05-31T00:00:00+00:00"
+    weak = keys.find_credential(creds, keys.normalize(encode(ring["rsa1024"], "spki"),
+                                                      policy=keys.KeyPolicy(1024)), now=NOW)
+    assert weak is not None and weak.number == 1
+    assert weak.problem == "RSA key of 1024 bits is below the minimum of 2048"
+    assert keys.find_credential(creds, keys.normalize(encode(ring["p384"], "spki"))) is None
