@@ -27,6 +27,13 @@ def resource_name(value: str, kind: str) -> str:
     return value
 
 
+def project_id(value: str) -> str:
+    if not re.fullmatch(_PROJECT, value):
+        raise ValueError(f"{value[:120]!r} is not a project id: 6-30 lowercase letters, digits "
+                         "or hyphens, starting with a letter")
+    return value
+
+
 def emulator_host(value: str) -> str:
     """`host:port` of an emulator, else ValueError."""
     if not _HOST.fullmatch(value) or not 0 < int(value.rsplit(":", 1)[1]) < 65536:

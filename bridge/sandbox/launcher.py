@@ -1,15 +1,19 @@
 """Start both stand-ins (Mender and the registry) and write a bridge config that talks to them.
 
-`Sandbox(data_dir).start()` serves Mender (HTTPS with a certificate kept in data_dir, or plain
-HTTP on loopback on request) and the registry (plain HTTP, always on loopback), makes sure the
+`Sandbox(data_dir).start()` locks data_dir, serves Mender (HTTPS with a certificate kept in
+data_dir, or plain HTTP on loopback on request) and the registry (plain HTTP, always on
+loopback), sets up the events' path (Pub/Sub emulator or direct delivery), makes sure the
 admin user and a Personal Access Token exist, and writes `data_dir/bridge.toml`.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import ipaddress
 import json
 import os
+import socket
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from bridge.pubsub.local import EventPath, LocalPubsub, PubsubMode
+from bridge.pubsub.topology import DeliveryPolicy
 from bridge.sandbox.faults import BYPASS, Faults
 from bridge.sandbox.mender import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 from bridge.sandbox.mender import create_app as create_mender_app
@@ -33,6 +39,15 @@ PROJECT, LOCATION, REGISTRY = "sandbox-project", "us-central1", "sandbox-registr
 PAT_NAME = "mender-bridge-sandbox"
 PAT_LIFETIME = 31536000  # the longest useradm allows
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - binds that listen on every address
+LOCK_NAME = "sandbox.lock"
+
+
+class SandboxError(Exception):
+    """The sandbox cannot start as asked; `option` names the setting to change."""
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class Sandbox:
@@ -42,7 +57,14 @@ class Sandbox:
                  registry_port: int = 0, tls: bool = True, audit_endpoints: Sequence[str] = (),
                  mender_faults: Faults | None = None, registry_faults: Faults | None = None,
                  max_devices: int = -1, admin_email: str = DEFAULT_ADMIN_EMAIL,
-                 admin_password: str = DEFAULT_ADMIN_PASSWORD) -> None:
+                 admin_password: str = DEFAULT_ADMIN_PASSWORD,
+                 pubsub: PubsubMode | str = PubsubMode.DIRECT,
+                 pubsub_emulator_host: str | None = None, pubsub_project: str = PROJECT,
+                 pubsub_policy: DeliveryPolicy | None = None) -> None:
+        """`pubsub`: "emulator" publishes the audit events to a topic of Google's Pub/Sub
+        emulator (the one at `pubsub_emulator_host`, else one started here), "direct" has the
+        registry post them to `audit_endpoints` itself, "auto" is the emulator where it is
+        installed. With the emulator, each audit endpoint becomes a push subscription."""
         if not tls and not is_loopback(host):
             raise ValueError(f"plain HTTP is for loopback only, not {host}: serve Mender over "
                              "TLS or bind 127.0.0.1")
@@ -61,6 +83,11 @@ class Sandbox:
         self._servers: list[RunningServer] = []
         self._registry_app: Flask | None = None
         self.mender_app: Flask | None = None
+        self._lock: int | None = None
+        self._events = LocalPubsub(pubsub, project=pubsub_project, policy=pubsub_policy,
+                                   emulator_host=pubsub_emulator_host,
+                                   log=self.data_dir / "pubsub-emulator.log")
+        self.pubsub = EventPath(self._events.mode, note="not started")
 
     @property
     def token(self) -> Secret:
@@ -83,6 +110,10 @@ class Sandbox:
 
     def _start(self) -> Sandbox:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_folder(self.data_dir)
+        _probe(self.host, self.mender_port, "Mender")
+        _probe(self._registry_host, self.registry_port, "registry")
+        self._events.launch()  # the emulator starts while the stand-ins are set up
         self.mender_app = create_mender_app(
             self.data_dir, admin_email=self.admin_email, admin_password=self.admin_password,
             faults=self.mender_faults, max_devices=self.max_devices)
@@ -94,20 +125,29 @@ class Sandbox:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
             self.ca_cert = cert
+        self.pubsub = self._events.ready(self.audit_endpoints)
+        emulated = self.pubsub.mode is PubsubMode.EMULATOR
         self._registry_app = create_registry_app(
-            self.data_dir, audit_endpoints=self.audit_endpoints, faults=self.registry_faults,
-            project=PROJECT, location=LOCATION, registries=(REGISTRY,))
+            self.data_dir, audit_endpoints=() if emulated else self.audit_endpoints,
+            faults=self.registry_faults, project=PROJECT, location=LOCATION,
+            registries=(REGISTRY,), audit_topic=self.pubsub.topic,
+            pubsub_emulator_host=self.pubsub.emulator_host)
+        if emulated:  # push subscriptions replace the endpoints an earlier run kept
+            self._registry_app.extensions["registry_sandbox"].deliverer.set_endpoints([])
         mender = serve(self.mender_app, self.host, self.mender_port, context)
         self._servers.append(mender)
-        # Plain HTTP stays on loopback whatever host Mender is served on.
-        registry_host = self.host if is_loopback(self.host) else "127.0.0.1"
-        registry = serve(self._registry_app, registry_host, self.registry_port)
+        registry = serve(self._registry_app, self._registry_host, self.registry_port)
         self._servers.append(registry)
         self.mender_url = _url(mender, "https" if self.tls else "http")
         self.registry_url = _url(registry, "http")
         self._token = self._ensure_pat()
         self._write_config()
         return self
+
+    @property
+    def _registry_host(self) -> str:
+        # Plain HTTP stays on loopback whatever host Mender is served on.
+        return self.host if is_loopback(self.host) else "127.0.0.1"
 
     def _ensure_pat(self) -> str:
         """Reuse the PAT saved in data_dir if the stand-in still accepts it, else make one."""
@@ -152,6 +192,9 @@ class Sandbox:
                   f"iot_registries = [{json.dumps(REGISTRY)}]",
                   f"iot_endpoint = {json.dumps(self.registry_url)}",
                   'iot_credentials = "anonymous"']
+        if self.pubsub.mode is PubsubMode.EMULATOR:
+            lines += [f"pubsub_emulator_host = {json.dumps(self.pubsub.emulator_host)}",
+                      f"pubsub_subscription = {json.dumps(self.pubsub.subscription)}"]
         _write_private(self.config_path, "\n".join(lines) + "\n")
 
     def stop(self) -> None:
@@ -166,6 +209,10 @@ class Sandbox:
         if self.mender_app is not None:
             self.mender_app.extensions[EXTENSION].store.close()
             self.mender_app = None
+        self._events.stop()
+        if self._lock is not None:
+            os.close(self._lock)  # releases the lock
+            self._lock = None
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -183,6 +230,47 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _lock_folder(data_dir: Path) -> int:
+    """Hold an exclusive lock on data_dir for as long as the sandbox runs (two sandboxes on
+    one folder would overwrite each other's databases and bridge.toml)."""
+    fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise SandboxError(f"the data folder {data_dir} is in use by another sandbox "
+                           f"(pid {holder})", "data") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _probe(host: str, port: int, what: str) -> None:
+    """Bind as the server will, to turn a failure into a SandboxError naming the setting to
+    change (werkzeug prints its own lines and exits the process instead)."""
+    option = "mender_port" if what == "Mender" else "registry_port"
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror:
+        raise SandboxError(f"unknown host {host[:100]!r}: give an address or a name of "
+                           "this machine", "host") from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise SandboxError(f"port {port} of the {what} stand-in is already in use",
+                                   option) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise SandboxError(f"{host[:100]} is not an address of this machine",
+                                   "host") from None
+            raise SandboxError(f"cannot listen on {host[:100]} port {port}: "
+                               f"{exc.strerror or exc}", option) from None
 
 
 def _url(server: RunningServer, scheme: str) -> str:
