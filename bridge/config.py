@@ -88,7 +88,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         data = {k.lower(): v for k, v in env.items()}
-        return cls.from_mapping(data, env=env, sources={k: "environment" for k in data})
+        return cls.from_mapping(data, env=env,
+                                sources={k: "environment" for k, v in data.items() if v})
 
     @classmethod
     def from_toml(cls, path: str | Path, env: Mapping[str, str] | None = None) -> Settings:

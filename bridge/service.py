@@ -59,8 +59,11 @@ class Service:
 
     def existing_registries(self, names: Sequence[str]) -> list[RegistryRef]:
         """Registries by id or path, each in scope and existing in the registry service;
-        InputError naming the first that is not. Without names: the whole scope."""
+        InputError naming the first that is not. Without names: the configured registries,
+        or every registry of the location."""
         refs = [self.registry_ref(n) for n in names]
+        if not refs and self.scope.refs:
+            return self.scope.refs
         known = self._listed()
         unknown = [r for r in refs if r not in known]
         if unknown:
@@ -83,14 +86,19 @@ class Service:
         return self.route(ref).sync_device(ref, device_id)
 
     # -- every device ---------------------------------------------------------------------------
-    def backfill(self, refs: Sequence[RegistryRef] = (), *, dry_run: bool = False,
+    def backfill(self, registries: Sequence[str | RegistryRef] = (), *, dry_run: bool = False,
                  prune: PruneMode = PruneMode.OFF, fail_fast: bool = False,
                  progress: Progress | None = None) -> Report:
-        """Reconcile the registries `refs` (default: the whole scope), each target with its
-        own registries, targets side by side: one that is down delays only its own devices."""
+        """Reconcile `registries` (ids, paths or refs; default: the whole scope), each target
+        with its own registries, targets side by side: one that is down delays only its own
+        devices. InputError (before any remote call) for a name outside the scope or a prune
+        that could reach other registries' devices; one that does not exist after listing."""
         report = Report()
+        given = [r if isinstance(r, RegistryRef) else self.registry_ref(r) for r in registries]
+        for bridge, _ in self.targets:
+            bridge.check_prune([r for r in given if self.route(r) is bridge], prune)
         try:
-            refs = list(refs) or self.existing_registries(())
+            refs = self.existing_registries([r.path for r in given])
         except ApiError as exc:
             report.add(Outcome("registry", Step.LIST, Status.FAILED, str(exc)))
             return report

@@ -62,7 +62,7 @@ class Bridge:
     def __init__(self, registry: Registry, mender: Mender, policy: Policy, *,
                  scope: Scope | None = None, concurrency: int = 16,
                  clock: Callable[[], datetime] | None = None, notify_url: str | None = None,
-                 name: str = "") -> None:
+                 name: str = "", reconfirm_after: float = RECONFIRM_AFTER_S) -> None:
         self.registry = registry
         self.mender = mender
         self.policy = policy
@@ -71,6 +71,7 @@ class Bridge:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.notify_url = notify_url
         self.name = name
+        self.reconfirm_after = reconfirm_after
 
     # -- event path -------------------------------------------------------------------------
     def handle_change(self, change: DeviceChange) -> Report:
@@ -116,7 +117,7 @@ class Bridge:
         except PermanentApiError as exc:
             return _single(label, Status.FAILED, str(exc), Step.READ)
         self._sync_event(registry, report)
-        if report.changed and time.monotonic() - started > RECONFIRM_AFTER_S:
+        if report.changed and time.monotonic() - started >= self.reconfirm_after:
             self._reconfirm(ref, device_id, report)
         if not report.failed:
             self.notify(registry, report)
@@ -235,12 +236,7 @@ class Bridge:
         follow the template but that no listed registry device claims. Failures are recorded,
         never raised; Ctrl-C ends the run early with a report of what was and was not done."""
         refs = [self._checked(ref) for ref in refs]
-        if (prune is PruneMode.ON and self.scope is not None
-                and not self.policy.template.uses("registry")
-                and set(refs) != set(self.registries())):
-            raise InputError("pruning some registries would decommission the devices of the "
-                             "others: prune over all of them, or name {registry} in the "
-                             "identity template")
+        self.check_prune(refs, prune)
         report = Report()
         try:
             index = backfill.index_mender(self)
@@ -266,6 +262,20 @@ class Bridge:
                 run.stop("interrupted")
         report.interrupted = run.why_stopped
         return report
+
+    def check_prune(self, refs: Sequence[RegistryRef], prune: PruneMode) -> None:
+        """InputError when pruning `refs` (empty: the whole scope) could decommission devices
+        of other registries: the identity does not name the registry and `refs` are not the
+        whole scope."""
+        if prune is not PruneMode.ON or self.scope is None or self.policy.template.uses(
+                "registry"):
+            return
+        if not refs:
+            return  # the whole scope
+        if set(refs) != set(self.registries()):
+            raise InputError("pruning some registries would decommission the devices of the "
+                             "others: prune over all of them, or name {registry} in the "
+                             "identity template")
 
     def _checked(self, ref: RegistryRef) -> RegistryRef:
         self._check(ref)

@@ -45,6 +45,7 @@ class FakeRegistry(Faulty):
     def __init__(self, *, fail_rate: float = 0.0, seed: int = 0) -> None:
         super().__init__(fail_rate=fail_rate, seed=seed)
         self.devices: dict[RegistryRef, dict[str, RegistryDevice]] = {}
+        self.configs: dict[tuple[RegistryRef, str], bytes] = {}
         self._num_ids = itertools.count(2_820_847_009_591_807)
 
     def create(self, ref: RegistryRef, device_id: str, credentials: tuple[Credential, ...] = (),
@@ -78,6 +79,12 @@ class FakeRegistry(Faulty):
     def iter_devices(self, ref: RegistryRef) -> Iterator[RegistryDevice]:
         snapshot = self._call("iter_devices", lambda: list(self.devices.get(ref, {}).values()))
         yield from snapshot  # type: ignore[misc]
+
+    def set_device_config(self, ref: RegistryRef, device_id: str, data: bytes) -> None:
+        def body() -> None:
+            self.get_device(ref, device_id)
+            self.configs[(ref, device_id)] = data
+        self._call("set_device_config", body)
 
     def list_registries(self, project: str, location: str) -> list[RegistryRef]:
         return self._call("list_registries", lambda: [  # type: ignore[return-value]
@@ -136,6 +143,9 @@ class FakeMender(Faulty):
         self.max_devices = max_devices
         self.listeners: list[Callable[[float], None]] = []
         self.throttle_rate = 0.0
+        # Called before a preauthorize takes effect: what happens while the request is on its
+        # way (another event handled meanwhile), as on a server that answered slowly.
+        self.before_preauthorize: Callable[[], None] | None = None
 
     @property
     def writes(self) -> int:
@@ -164,6 +174,9 @@ class FakeMender(Faulty):
     # -- management API ------------------------------------------------------------------
     def preauthorize(self, identity: Mapping[str, str], pubkey: str, *,
                      force: bool = False) -> PreauthResult:
+        if self.before_preauthorize is not None:
+            hook, self.before_preauthorize = self.before_preauthorize, None
+            hook()
         def body() -> PreauthResult:
             pem = normalize_pem(pubkey)
             digest = identity_digest(identity)

@@ -104,7 +104,7 @@ def _fail(lines: list[str], code: int) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(PROG, cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mender-bridge")
 def cli() -> None:
     """Admit the devices of a Cloud IoT registry (Google, ClearBlade) to Mender with the

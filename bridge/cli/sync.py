@@ -92,10 +92,9 @@ def sync(ctx: click.Context, config: str | None, registries: tuple[str, ...], dr
 
     settings = setup(config, quiet=quiet)
     with build_service(settings, concurrency=concurrency) as service:
-        refs = service.existing_registries(registries)
         progress = ProgressLine() if not quiet else None
         try:
-            report = service.backfill(refs, dry_run=dry_run, fail_fast=fail_fast,
+            report = service.backfill(registries, dry_run=dry_run, fail_fast=fail_fast,
                                       prune=PruneMode.ON if prune else PruneMode.OFF,
                                       progress=progress)
         finally:
