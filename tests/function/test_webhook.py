@@ -1,17 +1,29 @@
-"""The provisioning webhook and the serve app, through Flask's test client over the fakes."""
+"""The provisioning webhook, the push route and the serve app, through Flask's test client over
+the fakes: statuses, reasons, and the fakes' final state."""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from bridge import logs
 from bridge.errors import TransientApiError
 from bridge.webhook import create_app
-from tests.fakes import FakeRegistry
-from tests.function.helpers import REF, SECRET, TOKEN, LogCapture, World, credential, make_world
+from tests.function.helpers import (
+    REF,
+    SECRET,
+    TOKEN,
+    LogCapture,
+    World,
+    audit_entry,
+    credential,
+    make_world,
+    push_body,
+)
 
 AUTH = {"Authorization": f"Bearer {SECRET}"}
 
@@ -62,27 +74,69 @@ def test_without_the_secret_it_answers_401_and_touches_nothing(
     assert world.registry.total_calls == 0 and world.mender.total_calls == 0
 
 
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"not json", "not JSON"),
+    (b"[]", "expected a JSON object"),
+    (b'"dev-1"', "expected a JSON object"),
+    (b"null", "expected a JSON object"),
+    (b'{"registry": "fleet"}', "device_id is missing"),
+    (b'{"device_id": "dev-1"}', "registry is missing"),
+    (b'{"registry": "fleet", "device_id": 42}', "device_id must be a string"),
+    (b'{"registry": ["fleet"], "device_id": "dev-1"}', "registry must be a string"),
+    (b'{"registry": "fleet", "device_id": "dev-1", "x": 1}', "unexpected field"),
+    (b'{"registry": "fleet", "device_id": "\\ud800"}', "lone surrogate"),
+    (b"[" * 10_000 + b"]" * 10_000, "nests deeper"),
+    (b'{"a": ' * 100 + b"1" + b"}" * 100, "nests deeper"),
+    (b'{"registry": "fleet", "device_id": NaN}', "NaN"),
+    (b'{"registry": "fleet", "device_id": "\xff"}', "not UTF-8"),
+])
+def test_a_malformed_body_answers_400_with_its_reason(
+        world: World, body: bytes, reason: str) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    response = client(world).post("/provision", data=body, headers=AUTH,
+                                  content_type="application/json")
+    assert response.status_code == 400
+    assert reason in response.json["error"]
+    assert world.registry.total_calls == 0 and world.mender.total_calls == 0
+
+
 @pytest.mark.parametrize("body", [
-    "not json",
-    [],
-    {"registry": REF.registry},
-    {"device_id": "dev-1"},
     {"registry": REF.registry, "device_id": ""},
-    {"registry": REF.registry, "device_id": 42},
     {"registry": REF.registry, "device_id": "a/b"},
+    {"registry": REF.registry, "device_id": "dev-1?fieldMask=name"},
+    {"registry": REF.registry, "device_id": "../dev-1"},
     {"registry": "other-registry", "device_id": "dev-1"},
     {"registry": "projects/x/locations/y/registries/fleet", "device_id": "dev-1"},
     {"registry": "projects/x/fleet", "device_id": "dev-1"},
 ])
-def test_bad_input_answers_400_with_a_reason(world: World, body: Any) -> None:
-    if isinstance(body, str):
-        response = client(world).post("/provision", data=body, headers=AUTH,
-                                      content_type="application/json")
-    else:
-        response = provision(world, body)
+def test_a_name_the_runtime_refuses_answers_400_with_its_reason(world: World, body: Any) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    response = provision(world, body)
     assert response.status_code == 400
-    assert (response.json or {})["error"]
+    assert response.json["error"] and "\n" not in response.json["error"]
     assert world.mender.total_calls == 0
+    assert world.mender.snapshot() == {}
+
+
+def test_a_body_announced_over_1_mib_is_refused_unread(world: World) -> None:
+    stream = io.BytesIO(b"{" * 64)
+    response = client(world).post("/provision", input_stream=stream, headers=AUTH,
+                                  content_type="application/json",
+                                  environ_overrides={"CONTENT_LENGTH": str(2 << 20)})
+    assert response.status_code == 413
+    assert stream.tell() == 0
+    assert world.registry.total_calls == 0
+
+
+def test_the_secret_only_counts_as_a_bearer_header(world: World) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    body = {"registry": REF.registry, "device_id": "dev-1"}
+    c = client(world)
+    assert c.post(f"/provision?token={SECRET}", json=body).status_code == 401
+    assert c.post(f"/pubsub?token={SECRET}", data=b"{}").status_code == 401
+    assert c.post("/provision", json=body,
+                  headers={"Authorization": f"Token {SECRET}"}).status_code == 401
+    assert world.registry.total_calls == 0 and world.mender.total_calls == 0
 
 
 def test_a_transient_failure_answers_503_with_retry_after_then_a_retry_succeeds(
@@ -165,59 +219,9 @@ def test_the_bridge_is_built_once_and_reused(world: World) -> None:
     assert len(world.mender.snapshot()) == 3
 
 
-def test_device_notification_writes_the_registry_config_when_enabled(
-        logbuf: LogCapture) -> None:
-    world = make_world(notify_device="true")
-    world.registry.create(REF, "dev-1", (credential(),))
-    assert provision(world).status_code == 200
-    assert json.loads(world.registry.configs["fleet/dev-1"]) == {
-        "mender": {"preauthorized": True, "server_url": "https://mender.example.com"}}
-    world.registry.configs.clear()
-    assert provision(world).status_code == 200  # already in sync: nothing new to tell
-    assert world.registry.configs == {}
-    assert any(r.get("action") == "notify" and r["outcome"] == "done"
-               for r in logbuf.records())
-
-
-def test_device_notification_is_off_by_default(world: World) -> None:
-    world.registry.create(REF, "dev-1", (credential(),))
-    assert provision(world).status_code == 200
-    assert world.registry.configs == {}
-
-
-def test_a_failed_notification_does_not_fail_the_sync(logbuf: LogCapture) -> None:
-    world = make_world(notify_device="true")
-    world.registry.create(REF, "dev-1", (credential(),))
-    world.registry.fail_next("set_device_config")
-    assert provision(world).status_code == 200
-    assert len(world.mender.snapshot()) == 1
-    assert any(r.get("action") == "notify" and r["outcome"] == "failed"
-               for r in logbuf.records())
-
-
-def test_notification_is_skipped_by_a_registry_that_cannot_write_configs(
-        logbuf: LogCapture) -> None:
-    from bridge.config import Settings
-    from bridge.reconcile import Policy
-    from bridge.runtime import Runtime
-    from bridge.sync import Bridge
-    from tests.fakes import FakeMender
-    from tests.function.helpers import settings_map
-
-    registry = FakeRegistry()
-    registry.create(REF, "dev-1", (credential(),))
-    settings = Settings.from_mapping(settings_map(notify_device="true"))
-    runtime = Runtime(lambda: settings,
-                      lambda s: Bridge(registry, FakeMender(), Policy.from_settings(s)))
-    response = create_app(runtime).test_client().post(
-        "/provision", json={"registry": "fleet", "device_id": "dev-1"}, headers=AUTH)
-    assert response.status_code == 200
-    assert any(r.get("action") == "notify" and r["outcome"] == "skipped"
-               for r in logbuf.records())
-
-
 def test_secrets_never_appear_in_logs_or_answers(logbuf: LogCapture) -> None:
     world = make_world()
+    logs.configure("DEBUG", stream=logbuf, redactor=world.runtime.redactor)
     world.registry.create(REF, "dev-1", (credential(),))
     answers = [provision(world, headers=h).get_data(as_text=True) for h in (
         AUTH, {"Authorization": "Bearer nope"}, {})]
@@ -230,6 +234,42 @@ def test_secrets_never_appear_in_logs_or_answers(logbuf: LogCapture) -> None:
 
 def test_health_and_method_checks(world: World) -> None:
     c = client(world)
-    assert c.get("/healthz").json == {"status": "ok"}
+    health = c.get("/healthz")
+    assert health.status_code == 200 and health.json["status"] == "ok"
     assert c.get("/provision").status_code == 405
     assert c.post("/pubsub", data=b"{}").status_code == 401
+
+
+def test_health_is_503_while_the_configuration_is_broken() -> None:
+    world = make_world(mender_token=None)
+    health = client(world).get("/healthz")
+    assert health.status_code == 503
+    assert health.json["status"] != "ok"
+
+
+def test_a_pushed_event_is_applied_and_acknowledged(world: World) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    body = push_body(audit_entry("CreateDevice", REF, "dev-1", "7"))
+    response = client(world).post("/pubsub", data=body, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json["outcome"] == "done"
+    assert len(world.mender.snapshot()) == 1
+
+
+def test_a_push_that_failed_for_now_answers_503_with_retry_after(world: World) -> None:
+    world.registry.create(REF, "dev-1", (credential(),))
+    busy = TransientApiError("busy", service="mender", method="POST", status=429, retry_after=3)
+    world.mender.fail_next("preauthorize", error=busy)
+    body = push_body(audit_entry("CreateDevice", REF, "dev-1", "7"))
+    response = client(world).post("/pubsub", data=body, headers=AUTH)
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 3
+    assert world.mender.snapshot() == {}
+
+
+@pytest.mark.parametrize("body", [b"junk", b"[" * 10_000, b'{"message": "\\ud800"}', b"[]"])
+def test_an_unreadable_push_is_acknowledged_as_ignored(world: World, body: bytes) -> None:
+    response = client(world).post("/pubsub", data=body, headers=AUTH)
+    assert response.status_code == 200
+    assert response.json["outcome"] == "ignored" and response.json["reason"]
+    assert world.registry.total_calls == 0 and world.mender.total_calls == 0

@@ -1,0 +1,177 @@
+"""`serve` under hostile load, over real sockets: oversized bodies are refused before they are
+read (the server's memory stays flat), slow clients neither hold it nor starve `/healthz`, and
+requests that trickle in are cut off."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.serve.support import AUTH, Serve, offline_env, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+MIB = 1 << 20
+# Memory the server may gain while a client pushes an oversized body at it: far below the
+# body (300 MB) and the socket buffers the kernel keeps outside the process anyway.
+RSS_SLACK_KIB = 6 * 1024
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    log = tmp_path_factory.mktemp("serve-limits") / "serve.log"
+    server = Serve(["--port", "0", "--threads", "2", "--header-timeout", "4",
+                    "--body-timeout", "4"], offline_env(), log)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def push_until_refused(sock: socket.socket, chunk: bytes, limit: int) -> int:
+    """Send `chunk` until the server stops taking it or `limit` bytes went; bytes sent."""
+    sent = 0
+    try:
+        while sent < limit:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return sent
+
+
+def answer_of(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(4096)
+    except ConnectionResetError:
+        return b""
+
+
+def test_a_body_announced_at_300_mb_is_refused_before_it_is_read(served: Serve) -> None:
+    assert requests.get(f"{served.url}/healthz", timeout=10).status_code == 200
+    baseline = served.rss_kib()
+    sock = served.connect()
+    head = (b"POST /provision HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
+            b"Content-Length: 300000000\r\n\r\n")
+    sock.sendall(head)
+    peak = baseline
+    sent = 0
+    with sock:
+        for _ in range(64):
+            step = push_until_refused(sock, b"{" * (64 * 1024), MIB)
+            sent += step
+            peak = max(peak, served.rss_kib())
+            if step < MIB:
+                break
+        answer = answer_of(sock)
+    assert sent < 64 * MIB, "the server kept reading the oversized body"
+    assert peak - baseline < RSS_SLACK_KIB
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
+    assert requests.get(f"{served.url}/healthz", timeout=10).status_code == 200
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(served: Serve) -> None:
+    baseline = served.rss_kib()
+    sock = served.connect()
+    sock.sendall(b"POST /provision HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n"
+                 b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n\r\n")
+    chunk = b"10000\r\n" + b"[" * 0x10000 + b"\r\n"
+    peak = baseline
+    sent = 0
+    with sock:
+        for _ in range(64):
+            step = push_until_refused(sock, chunk, MIB)
+            sent += step
+            peak = max(peak, served.rss_kib())
+            if step < MIB:
+                break
+        answer = answer_of(sock)
+    assert sent < 64 * MIB, "the server kept reading the chunked body"
+    assert peak - baseline < RSS_SLACK_KIB
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
+
+
+def test_a_hundred_slow_clients_do_not_stop_healthz(served: Serve) -> None:
+    slow = [served.connect() for _ in range(100)]
+    try:
+        line = b"GET /healthz HTTP/1.1\r\n"
+        for position in range(3):  # one header byte per client per second
+            for sock in slow:
+                sock.sendall(line[position:position + 1])
+            time.sleep(1)
+            answer = requests.get(f"{served.url}/healthz", timeout=10)
+            assert answer.status_code == 200
+            assert answer.json()["status"] == "ok"
+        # They were all still connected, and so held nothing the server needed.
+        assert all(still_open(sock) for sock in slow)
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def still_open(sock: socket.socket) -> bool:
+    """True if the server has not closed `sock` (nothing to read yet)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except ConnectionResetError:
+        return False
+    finally:
+        sock.settimeout(10)
+
+
+def test_headers_sent_one_byte_at_a_time_are_cut_off(served: Serve) -> None:
+    sock = served.connect()
+    with sock:
+        request = iter(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Pad: " + b"a" * 10_000)
+        closed = wait_for(lambda: trickle(sock, bytes([next(request)])), 60,
+                          "the server to close")
+    assert closed
+    output = served.output()
+    assert "request headers not received in time" in output
+
+
+def test_a_body_that_stops_coming_is_cut_off(served: Serve) -> None:
+    sock = served.connect()
+    with sock:
+        sock.sendall(b"POST /provision HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n"
+                     b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n\r\n{\"re")
+        closed = wait_for(lambda: not still_open_after(sock, 0.5), 60, "the server to close")
+    assert closed
+    assert "request body not received in time" in served.output()
+
+
+def trickle(sock: socket.socket, byte: bytes) -> bool:
+    """Send one more byte; True once the server has closed the connection."""
+    try:
+        sock.sendall(byte)
+    except (BrokenPipeError, ConnectionResetError):
+        return True
+    return not still_open_after(sock, 0.3)
+
+
+def still_open_after(sock: socket.socket, seconds: float) -> bool:
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) != b""
+    except TimeoutError:
+        return True
+    except ConnectionResetError:
+        return False
+    finally:
+        sock.settimeout(10)
+
+
+def test_a_body_just_under_the_limit_is_read_and_judged(served: Serve) -> None:
+    body = b'{"registry": "fleet", "device_id": 7}'
+    answer = requests.post(f"{served.url}/provision", headers=AUTH, timeout=10,
+                           data=body + b" " * (MIB - len(body)))
+    assert answer.status_code == 400
+    assert "device_id must be a string" in answer.json()["error"]
