@@ -85,7 +85,8 @@ def test_failed_deliveries_are_retried(start_sandbox: StartSandbox) -> None:
         wait_for(drained(sandbox.url), "the queue to drain")
         assert len(flaky.received) == 3 and flaky.attempts == 7
         assert audit_status(sandbox.url) | {"endpoints": []} == {
-            "pending": 0, "delivered": 3, "dead": 0, "endpoints": [], "topic": None}
+            "pending": 0, "delivered": 3, "dead": 0, "retrying": 0, "endpoints": [],
+            "topic": None}
     finally:
         flaky.stop()
 

@@ -209,8 +209,11 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT state, COUNT(*) FROM audit_queue GROUP BY state").fetchall()
+            retrying = self._db.execute("SELECT COUNT(*) FROM audit_queue WHERE "
+                                        "state='pending' AND attempts>0").fetchone()
         counts = {"pending": 0, "delivered": 0, "dead": 0}
         counts.update({str(r[0]): int(r[1]) for r in rows})
+        counts["retrying"] = int(retrying[0])  # pending after a failed attempt
         return counts
 
     def close(self) -> None:
