@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -96,9 +97,13 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(served: Serve) -> No
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
 
 
-def test_a_hundred_slow_clients_do_not_stop_healthz(served: Serve) -> None:
-    slow = [served.connect() for _ in range(100)]
+def test_a_hundred_slow_clients_do_not_stop_healthz(tmp_path: Path) -> None:
+    # Two worker threads and the default header timeout (10 s): the clients below stay within
+    # it, so they are still connected while /healthz is asked for.
+    served = Serve(["--port", "0", "--threads", "2"], offline_env(), tmp_path / "serve.log")
+    slow: list[socket.socket] = []
     try:
+        slow += [served.connect() for _ in range(100)]
         line = b"GET /healthz HTTP/1.1\r\n"
         for position in range(3):  # one header byte per client per second
             for sock in slow:
@@ -112,6 +117,7 @@ def test_a_hundred_slow_clients_do_not_stop_healthz(served: Serve) -> None:
     finally:
         for sock in slow:
             sock.close()
+        served.stop()
 
 
 def still_open(sock: socket.socket) -> bool:
