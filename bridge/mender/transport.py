@@ -1,6 +1,8 @@
 """HTTP transport to the Mender management API: one pooled session, urllib3 retries with
-backoff, jitter and Retry-After, authentication (token or login), and the one place where
-failures become bridge.errors. Tokens never reach logs, errors or `repr`."""
+backoff, jitter and Retry-After within bridge.httpclient's bounds, authentication (token or
+login), and the one place where failures become bridge.errors: a refused token is a
+PermanentApiError (401/403) saying which setting to check, a redirect is never followed.
+Tokens never reach logs, errors or `repr`."""
 
 from __future__ import annotations
 
@@ -12,18 +14,16 @@ from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
 
 from bridge.config import check_url
-from bridge.errors import (
-    ApiError,
-    ConfigError,
-    Conflict,
-    NotFound,
-    PermanentApiError,
-    TransientApiError,
+from bridge.errors import ApiError, ConfigError, PermanentApiError, from_status
+from bridge.httpclient import (
+    BoundedRetry,
+    RetryNotice,
+    redirect_error,
+    refuse_redirects,
+    request_error,
 )
 from bridge.mender.parse import BodyError, json_body
 from bridge.model import MENDER_SERVICE, Secret
@@ -34,6 +34,14 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # preauthorize answers 409 (or upserts the same set with `force`) when repeated; login issues
 # another token; PUT status is a no-op when repeated; a repeated DELETE answers 404 = gone.
 RETRY_METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})
+# What a refused credential means, by (auth kind, status): the CLI turns these into exit 2.
+AUTH_HINTS = {
+    ("token", 401): "the Mender token was refused (revoked or expired?): check MENDER_TOKEN",
+    ("token", 403): "the Mender token is not allowed to do this (its user lacks the "
+                    "permission?): check MENDER_TOKEN",
+    ("login", 401): "the Mender login was refused: check MENDER_USERNAME and MENDER_PASSWORD",
+    ("login", 403): "the Mender user is not allowed to do this: check MENDER_USERNAME's role",
+}
 
 
 @dataclass
@@ -53,8 +61,8 @@ class Stats:
 RetryHook = Callable[[str, "BaseHTTPResponse | None"], None]
 
 
-class MenderRetry(Retry):
-    """urllib3 Retry that reports each retry (for counting and throttling) and caps Retry-After."""
+class MenderRetry(BoundedRetry):
+    """BoundedRetry that reports each retry (for counting and throttling) and caps Retry-After."""
 
     # urllib3 also retries 413 when it carries Retry-After; a body too large never shrinks.
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
@@ -95,9 +103,12 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 
 def api_error(op: str, method: str, path: str, response: requests.Response,
-              request_id: str) -> ApiError:
-    """Map one non-success response to the error tree (404, 409, 429/5xx, other 4xx)."""
-    status = response.status_code
+               request_id: str, hint: str = "") -> ApiError:
+    """One non-success response → the error tree, with the server's error text and request
+    id from the body; a redirect names the host it points to and is never followed."""
+    if response.is_redirect:
+        return redirect_error(response, op, service=MENDER_SERVICE, method=method, path=path,
+                              request_id=request_id)
     detail, body_id = "", ""
     try:
         body = json_body(response.text) if response.content else None
@@ -107,25 +118,9 @@ def api_error(op: str, method: str, path: str, response: requests.Response,
         detail = str(body.get("error") or "")[:300]
         body_id = str(body.get("request_id") or "")
     rid = response.headers.get("X-MEN-RequestID") or body_id or request_id
-    cls: type[ApiError]
-    if status == 404:
-        cls = NotFound
-    elif status == 409:
-        cls = Conflict
-    elif status == 429 or status >= 500:
-        cls = TransientApiError
-    else:
-        cls = PermanentApiError
-    return cls(f"{op} failed", service=MENDER_SERVICE, method=method, path=path, status=status,
-               detail=detail, request_id=rid, retry_after=retry_after_seconds(response.headers))
-
-
-def _describe(exc: requests.RequestException) -> str:
-    # Retries exhausted on read timeouts surface as ConnectionError(MaxRetryError(ReadTimeout)).
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    if isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, Urllib3Timeout):
-        return "timed out"
-    return type(exc).__name__
+    return from_status(response.status_code, f"{op} failed: {hint}" if hint else f"{op} failed",
+                       service=MENDER_SERVICE, method=method, path=path, detail=detail,
+                       request_id=rid, retry_after=retry_after_seconds(response.headers))
 
 
 class Transport:
@@ -147,16 +142,19 @@ class Transport:
         self.stats = Stats()
         self.on_throttle: Callable[[float], None] | None = None
         self._verify: str | bool = ca_bundle or True
-        self._timeout = (connect_timeout or min(timeout, 5.0), timeout)
+        # MENDER_TIMEOUT bounds every attempt, the connection included.
+        self._timeout = (connect_timeout or timeout, timeout)
         retry = MenderRetry(
             total=retries, connect=retries, read=retries, status=retries, other=0, redirect=0,
             allowed_methods=RETRY_METHODS, status_forcelist=RETRY_STATUSES,
             backoff_factor=backoff, backoff_jitter=backoff, backoff_max=30.0,
             respect_retry_after_header=True, raise_on_status=False,
             on_retry=self._on_retry, max_retry_after=max_retry_after,
+            notice=RetryNotice(MENDER_SERVICE, self._timeout),
         )
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
         self.session = requests.Session()
+        refuse_redirects(self.session)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         # requests reads the proxy and CA-bundle variables of the whole environment again on
@@ -194,15 +192,10 @@ class Transport:
             response = self.session.request(
                 method, url, params=params, json=json, headers=headers, auth=auth,
                 timeout=self._timeout, verify=self._verify, allow_redirects=False)
-        except requests.exceptions.SSLError:
-            # Certificate problems do not fix themselves: not worth a retry.
-            raise PermanentApiError(f"{op} failed: TLS error (certificate not trusted?)",
-                                    service=MENDER_SERVICE, method=method, path=path,
-                                    request_id=request_id) from None
         except requests.RequestException as exc:
             # `from None`: the cause holds the prepared request and its Authorization header.
-            raise TransientApiError(f"{op} failed: {_describe(exc)}", service=MENDER_SERVICE,
-                                    method=method, path=path, request_id=request_id) from None
+            raise request_error(exc, op, service=MENDER_SERVICE, method=method, path=path,
+                                timeout=self._timeout, request_id=request_id) from None
         if response.status_code == 429:
             self._throttled(response.headers)
         return response, request_id
@@ -214,7 +207,8 @@ class Transport:
         response, rid = self._send("login", "POST", url, LOGIN_PATH, auth=basic,
                                    accept="application/jwt, application/json")
         if response.status_code != 200:
-            raise api_error("login", "POST", LOGIN_PATH, response, rid)
+            raise api_error("login", "POST", LOGIN_PATH, response, rid,
+                            AUTH_HINTS.get(("login", response.status_code), ""))
         text = response.text.strip()
         # The server answers application/jwt (raw token, facts §7); the spec also allows a
         # JSON string.
@@ -254,7 +248,8 @@ class Transport:
                                        auth=_Bearer(token), params=params, json=json)
         if 200 <= response.status_code < 300 or response.status_code in allow:
             return response, rid
-        raise api_error(op, method, path, response, rid)
+        raise api_error(op, method, path, response, rid,
+                        AUTH_HINTS.get((self.auth_kind, response.status_code), ""))
 
 
 class _Bearer(requests.auth.AuthBase):

@@ -13,7 +13,6 @@ import requests
 import responses
 from mender_bodies import BASE, DEVICES, LOGIN, TOKEN, device, error
 
-from bridge.config import Settings
 from bridge.errors import ConfigError, PermanentApiError, TransientApiError
 from bridge.mender import MenderClient
 from bridge.model import Secret
@@ -172,16 +171,3 @@ def test_no_secret_in_repr_errors_or_logs(mender_api: responses.RequestsMock,
 def test_credentials_are_required(kwargs: dict[str, Any], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         MenderClient(BASE, **kwargs)
-
-
-def test_from_settings_uses_url_credentials_timeout_and_pool(tmp_path: Any) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("x")
-    settings = Settings.from_mapping({
-        "mender_url": "https://mender.example.com/", "mender_username": USER,
-        "mender_password": "pw", "mender_ca_bundle": str(ca), "mender_timeout": "3",
-        "iot_project": "p", "concurrency": "40"})
-    with MenderClient.from_settings(settings) as c:
-        assert repr(c) == "MenderClient('https://mender.example.com', auth=login)"
-        adapter = c.session.get_adapter("https://mender.example.com/")
-        assert adapter.poolmanager.connection_pool_kw["maxsize"] == 80

@@ -15,6 +15,7 @@ from mender_support import Contract
 
 from bridge.errors import (
     ApiError,
+    AuthError,
     Conflict,
     NotFound,
     PermanentApiError,
@@ -37,7 +38,8 @@ OPERATIONS: list[tuple[str, Op, str, str]] = [
     ("delete_auth_set", lambda c: c.delete_auth_set("d1", "a1"), "DELETE", f"{DEVICES}/d1/auth/a1"),
     ("decommission", lambda c: c.decommission("d1"), "DELETE", f"{DEVICES}/d1"),
 ]
-MESSAGES = {400: "dev auth: bad request", 401: "unauthorized", 404: "device not found",
+MESSAGES = {400: "dev auth: bad request", 401: "unauthorized", 403: "forbidden",
+            404: "device not found",
             409: "conflict", 413: "request size limit exceeded",
             415: "Bad Content-Type, expected 'application/json'",
             422: "maximum number of accepted devices reached", 429: "too many requests",
@@ -61,10 +63,12 @@ def _expected(name: str, status: int) -> type[ApiError] | None:
         return None if name in ("delete_auth_set", "decommission") else NotFound
     if status == 409:
         return Conflict
+    if status in (401, 403):
+        return AuthError
     return TransientApiError if status in RETRIED else PermanentApiError
 
 
-STATUSES = [400, 401, 404, 409, 413, 415, 422, 429, 500, 503]
+STATUSES = [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503]
 CASES = [pytest.param(*o, s, id=f"{o[0]}-{s}") for o in OPERATIONS for s in STATUSES
          if (o[0], s) != ("preauthorize", 409)]  # that 409 is AlreadyExists (test_mender_client)
 
@@ -73,7 +77,6 @@ CASES = [pytest.param(*o, s, id=f"{o[0]}-{s}") for o in OPERATIONS for s in STAT
 def test_status_maps_to_one_error(client: MenderClient, mender_api: responses.RequestsMock,
                                   name: str, op: Op, method: str, url: str, status: int) -> None:
     throttled: list[float] = []
-    client.on_throttle = throttled.append
     mender_api.add_callback(method, url, callback=_echo(status, {"Retry-After": "7"}
                                                         if status == 429 else None))
     expected = _expected(name, status)
@@ -81,7 +84,7 @@ def test_status_maps_to_one_error(client: MenderClient, mender_api: responses.Re
         assert op(client) is None
         assert len(mender_api.calls) == 1
         return
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(ApiError) as info, client.throttle_listener(throttled.append):
         op(client)
     err = info.value
     assert type(err) is expected
@@ -97,6 +100,8 @@ def test_status_maps_to_one_error(client: MenderClient, mender_api: responses.Re
     assert throttled == ([7.0] * attempts if status == 429 else [])
     if status == 429:
         assert err.retry_after == 7.0
+    # A refused token is the configuration's fault, not the device's: say what to check.
+    assert ("check MENDER_TOKEN" in str(err)) == (status in (401, 403))
 
 
 def test_each_request_carries_its_own_request_id(

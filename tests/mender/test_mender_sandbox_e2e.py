@@ -87,7 +87,7 @@ def test_a_pending_auth_set_is_accepted_then_rejected(sandbox: object) -> None:
         assert found is not None and found.auth_sets is not None
         pending = next(a for a in found.auth_sets if a.pubkey == RSA_PEM)
         assert pending.status is AuthStatus.PENDING
-        with pytest.raises(ValueError):
+        with pytest.raises(PermanentApiError):
             c.set_auth_status(found.id, pending.id, AuthStatus.PREAUTHORIZED)
         c.set_auth_status(found.id, pending.id, AuthStatus.ACCEPTED)
         assert c.get_device(found.id).status is AuthStatus.ACCEPTED

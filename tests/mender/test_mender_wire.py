@@ -69,8 +69,7 @@ def test_429_waits_as_told_and_reports_the_throttle(scripted: Start) -> None:
                        http_answer(503, error("service unavailable")),
                        http_answer(200, {"count": 5})])
     seen: list[float] = []
-    with _client(server.url) as c:
-        c.on_throttle = seen.append
+    with _client(server.url) as c, c.throttle_listener(seen.append):
         assert c.count() == 5
         assert c.stats.requests_by_method == {"GET": 3}
     assert seen == [0.0]
@@ -81,8 +80,7 @@ def test_a_huge_retry_after_is_capped(scripted: Start) -> None:
     server = scripted([http_answer(429, error("too many requests"), {"Retry-After": "3600"}),
                        http_answer(200, {"count": 1})])
     seen: list[float] = []
-    with _client(server.url, max_retry_after=0.0) as c:
-        c.on_throttle = seen.append
+    with _client(server.url, max_retry_after=0.0) as c, c.throttle_listener(seen.append):
         assert c.count() == 1
     assert seen == [3600.0]  # the backfill still learns what the server asked for
 
