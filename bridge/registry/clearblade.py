@@ -4,6 +4,8 @@ Reads the same service-account JSON as ClearBlade's SDK (`systemKey`, `token`, `
 `project`), asks `getRegistryCredentials` once per registry and caches the regional key and
 token (the SDK asks again on every call), and keeps timeouts, retries and TLS verification in
 our hands (the SDK hard-codes port 443, has no read timeout and returns errors as values).
+Names travel as query parameters (`name`, `parent`), validated by Cloud IoT's rules first;
+redirects are refused (the token header would follow them to any host).
 """
 
 from __future__ import annotations
@@ -14,20 +16,24 @@ import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter, Retry
+from requests.adapters import HTTPAdapter
 
 from bridge.config import check_url
-from bridge.errors import ApiError, ConfigError
-from bridge.model import RegistryDevice, RegistryRef, Secret
+from bridge.errors import ApiError, ConfigError, from_status
+from bridge.httpclient import BoundedRetry, Closing, RetryNotice, refuse_redirects, request_error
+from bridge.model import REGISTRY_SERVICE, RegistryDevice, RegistryRef, Secret
 from bridge.registry.convert import (
     DEVICE_FIELDS,
     PAGE_SIZE,
-    api_error,
     device_from_json,
     device_name,
+    location_path,
+    malformed,
+    registries,
+    registry_path,
+    the_device,
 )
 
 _TRANSIENT = (429, 500, 502, 503, 504)
@@ -50,7 +56,7 @@ def _account(configuration: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-class ClearBladeRegistry:
+class ClearBladeRegistry(Closing):
     """`bridge.ports.Registry` on ClearBlade IoT Core."""
 
     def __init__(self, configuration: str | Path | Mapping[str, Any], *, timeout: float = 30.0,
@@ -66,31 +72,32 @@ class ClearBladeRegistry:
         self._regional: dict[RegistryRef, tuple[str, str, Secret]] = {}
         self._lock = threading.Lock()
         self._session = session or requests.Session()
-        retry = Retry(total=retries, connect=retries, read=retries, status=retries,
-                      backoff_factor=backoff, status_forcelist=_TRANSIENT,
-                      allowed_methods=None, respect_retry_after_header=True,
-                      raise_on_status=False)
+        refuse_redirects(self._session)
+        retry = BoundedRetry(total=retries, connect=retries, read=retries, status=retries,
+                             other=0, backoff_factor=backoff, status_forcelist=_TRANSIENT,
+                             allowed_methods=None, respect_retry_after_header=True,
+                             raise_on_status=False,
+                             notice=RetryNotice(REGISTRY_SERVICE, self._timeout))
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
     def get_device(self, ref: RegistryRef, device_id: str) -> RegistryDevice:
-        name = device_name(ref, device_id, "get device", "GET")
+        name = device_name(ref, device_id)
         data = self._regional_call(ref, "GET", "cloudiot_devices", "get device", {"name": name})
-        return device_from_json(ref, data)
+        return the_device(device_from_json(ref, data), device_id)
 
     def iter_devices(self, ref: RegistryRef) -> Iterator[RegistryDevice]:
         token = ""
         while True:
-            params = {"parent": ref.path, "pageSize": str(self._page_size),
+            params = {"parent": registry_path(ref), "pageSize": str(self._page_size),
                       "fieldMask": ",".join(DEVICE_FIELDS)}
             if token:
                 params["pageToken"] = token
             page = self._regional_call(ref, "GET", "cloudiot_devices", "list devices", params)
             devices = page.get("devices") or []
             if not isinstance(devices, list):
-                raise api_error(502, "list devices", method="GET", path=ref.path,
-                                detail="`devices` is not a list")
+                raise malformed("list devices", ref.path, "`devices` is not a list")
             for device in devices:
                 yield device_from_json(ref, device)
             token = str(page.get("nextPageToken") or "")
@@ -100,21 +107,22 @@ class ClearBladeRegistry:
     def list_registries(self, project: str, location: str) -> list[RegistryRef]:
         out: list[RegistryRef] = []
         token = ""
+        parent = location_path(project, location)
         while True:
-            params = {"parent": f"projects/{project}/locations/{location}", "page_size": "1000"}
+            params = {"parent": parent, "page_size": "1000"}
             if token:
                 params["page_token"] = token
             page = self._request("GET", f"{self._url}/api/v/4/webhook/execute/"
                                  f"{self._system_key}/cloudiot", self._token,
-                                 "list registries", params=params)
-            out.extend(RegistryRef(project, location, str(r.get("id")))
-                       for r in page.get("deviceRegistries") or [] if isinstance(r, dict))
+                                 "list registries", params=params, shown=parent)
+            out.extend(registries(project, location, (
+                r.get("id") for r in page.get("deviceRegistries") or [] if isinstance(r, dict))))
             token = str(page.get("nextPageToken") or "")
             if not token:
                 return out
 
     def set_device_config(self, ref: RegistryRef, device_id: str, data: bytes) -> None:
-        params = {"name": device_name(ref, device_id, "modify device config", "POST"),
+        params = {"name": device_name(ref, device_id),
                   "method": "modifyCloudToDeviceConfig"}
         body = {"binaryData": base64.b64encode(data).decode(), "versionToUpdate": 0}
         self._regional_call(ref, "POST", "cloudiot_devices", "modify device config", params, body)
@@ -123,20 +131,21 @@ class ClearBladeRegistry:
         self._session.close()
 
     def _credentials(self, ref: RegistryRef) -> tuple[str, str, Secret]:
+        path = registry_path(ref)
         with self._lock:
             cached = self._regional.get(ref)
         if cached:
             return cached
         found = self._request(
             "POST", f"{self._url}/api/v/1/code/{self._system_key}/getRegistryCredentials",
-            self._token, "get registry credentials",
+            self._token, "get registry credentials", shown=path,
             body={"region": ref.location, "registry": ref.registry, "project": ref.project})
         try:
             url, key = str(found["url"]).rstrip("/"), str(found["systemKey"])
             regional = (url, key, Secret(str(found["serviceAccountToken"])))
         except KeyError as exc:
-            raise api_error(502, "get registry credentials", path=ref.path,
-                            detail=f"answer lacks {exc}") from None
+            raise malformed("get registry credentials", path, f"the answer lacks {exc}",
+                            "POST") from None
         check_url("ClearBlade regional url", url)
         with self._lock:
             self._regional[ref] = regional
@@ -148,7 +157,8 @@ class ClearBladeRegistry:
             url, key, token = self._credentials(ref)
             try:
                 return self._request(method, f"{url}/api/v/4/webhook/execute/{key}/{api}", token,
-                                     operation, params=params, body=body, shown=api)
+                                     operation, params=params, body=body,
+                                     shown=params.get("name") or params.get("parent") or api)
             except ApiError as exc:
                 # A rotated regional token: forget it and ask for a fresh one, once.
                 if exc.status not in (401, 403) or attempt == 2:
@@ -157,28 +167,25 @@ class ClearBladeRegistry:
                     self._regional.pop(ref, None)
         raise AssertionError("unreachable")
 
-    def _request(self, method: str, url: str, token: Secret, operation: str, *,
-                 params: dict[str, str] | None = None, body: object = None,
-                 shown: str = "") -> dict[str, Any]:
-        # The path holds the system key: errors name the API only.
-        path = shown or urlsplit(url).path.rsplit("/", 1)[-1]
+    def _request(self, method: str, url: str, token: Secret, operation: str, *, shown: str,
+                 params: dict[str, str] | None = None, body: object = None) -> dict[str, Any]:
+        # The URL's path holds a system key: errors name the resource (`shown`) instead.
+        where: dict[str, Any] = {"service": REGISTRY_SERVICE, "method": method, "path": shown}
         try:
             answer = self._session.request(
                 method, url, params=params, json=body, timeout=self._timeout,
                 headers={"ClearBlade-UserToken": token.reveal(), "Accept": "application/json"})
         except requests.RequestException as exc:
-            raise api_error(None, operation, method=method, path=path,
-                            detail=type(exc).__name__) from None
+            raise request_error(exc, operation, timeout=self._timeout, **where) from None
         if answer.status_code >= 300:
-            raise api_error(answer.status_code, operation, method=method, path=path,
-                            detail=_error_text(answer))
+            raise from_status(answer.status_code, f"{operation} failed",
+                              detail=_error_text(answer), **where)
         try:
             data = answer.json()
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise api_error(502, f"{operation}: the answer is not a JSON object",
-                            method=method, path=path)
+            raise malformed(operation, shown, "the answer is not a JSON object", method)
         return data
 
 
@@ -186,7 +193,7 @@ def _error_text(answer: requests.Response) -> str:
     try:
         data = answer.json()
     except ValueError:
-        return answer.text[:200]
+        return " ".join(answer.text.split())[:200]
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         return str(error.get("message", ""))[:200]

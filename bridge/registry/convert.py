@@ -1,17 +1,23 @@
-"""Conversions shared by the registry adapters: credential formats, expiry times, REST JSON
-devices, and the mapping of HTTP statuses onto the bridge's error tree.
+"""Conversions shared by the registry adapters: resource names (validated by Cloud IoT's rules,
+and escaped segment by segment for a URL path), credential formats, expiry times, REST JSON
+devices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from urllib.parse import quote
 
-from bridge.errors import ApiError, Conflict, NotFound, PermanentApiError, TransientApiError
+from bridge import names
+from bridge.errors import ApiError, InputError, from_status
+from bridge.logs import emit, get_logger
 from bridge.model import REGISTRY_SERVICE, Credential, CredentialFormat, RegistryDevice, RegistryRef
 
 DEVICE_FIELDS = ("credentials", "metadata", "blocked")
 PAGE_SIZE = 1000
+_LOG = get_logger("registry")
 # PublicKeyFormat numbers of the v1 API (google-cloud-iot sends and reads integers).
 _FORMAT_NUMBERS = {1: CredentialFormat.RSA_X509_PEM, 2: CredentialFormat.ES256_PEM,
                    3: CredentialFormat.RSA_PEM, 4: CredentialFormat.ES256_X509_PEM}
@@ -54,12 +60,53 @@ def credential(fmt: object, key: object, expires: object) -> Credential:
                       expires_at=expiry(expires))
 
 
-def device_name(ref: RegistryRef, device_id: str, operation: str, method: str) -> str:
-    """The resource name of a device (string or numeric id); a 400 error for a malformed id."""
-    if not device_id or "/" in device_id or len(device_id) > 256:
-        raise api_error(400, operation, method=method, path=ref.path,
-                        detail=f"invalid device id {device_id[:80]!r}")
-    return f"{ref.path}/devices/{device_id}"
+def location_path(project: str, location: str) -> str:
+    """`projects/P/locations/L`, each part valid by Cloud IoT's rules (InputError otherwise)."""
+    return f"projects/{names.project_id(project)}/locations/{names.location(location)}"
+
+
+def registry_path(ref: RegistryRef) -> str:
+    """The registry's resource name, each part valid (InputError otherwise)."""
+    return names.registry_ref(ref.project, ref.location, ref.registry).path
+
+
+def device_name(ref: RegistryRef, device_id: str) -> str:
+    """The resource name of a device (string or numeric id), each part valid (InputError
+    otherwise): a hostile id never reaches a request."""
+    return f"{registry_path(ref)}/devices/{names.device_id(device_id)}"
+
+
+def escaped(name: str) -> str:
+    """A resource name for a URL path: every segment percent-escaped. Valid ids may hold `%`
+    and `+`, which must reach the server as themselves (`a%2Fb` is an id, not `a/b`)."""
+    return "/".join(quote(segment, safe="") for segment in name.split("/"))
+
+
+def registries(project: str, location: str, ids: Iterable[object]) -> list[RegistryRef]:
+    """The registries of a listing; an id that breaks Cloud IoT's rules is skipped with a
+    warning, so it never reaches a request."""
+    out = []
+    for registry in ids:
+        try:
+            out.append(names.registry_ref(project, location, registry))
+        except InputError as exc:
+            emit(_LOG, logging.WARNING, f"{REGISTRY_SERVICE}: skipped a listed registry: {exc}")
+    return out
+
+
+def malformed(operation: str, path: str, detail: str, method: str = "GET") -> ApiError:
+    """An answer of the wrong shape, as if a gateway had failed (502): transient."""
+    return from_status(502, f"{operation} failed: malformed answer", service=REGISTRY_SERVICE,
+                       method=method, path=path, detail=detail)
+
+
+def the_device(device: RegistryDevice, device_id: str) -> RegistryDevice:
+    """`device`, if it is the one asked for by string or numeric id: an answer about another
+    device, or about none (an empty object reads as "no credentials"), is an error."""
+    if device_id not in (device.id, device.num_id):
+        raise malformed("get device", device.ref.path,
+                        f"the answer is about device {device.id[:80]!r}, not {device_id!r}")
+    return device
 
 
 def device_from_json(ref: RegistryRef, data: object) -> RegistryDevice:
@@ -68,11 +115,13 @@ def device_from_json(ref: RegistryRef, data: object) -> RegistryDevice:
     A malformed answer is an error, not an empty device (read as "no credentials", it would
     make the bridge revoke the device's keys); a credential of an unknown kind is skipped."""
     if not isinstance(data, Mapping):
-        raise api_error(502, "read device", path=ref.path, detail="the answer is not an object")
+        raise malformed("read device", ref.path, "the answer is not an object")
     raw_creds, metadata = data.get("credentials") or [], data.get("metadata") or {}
     if not isinstance(raw_creds, list) or not isinstance(metadata, Mapping):
-        raise api_error(502, "read device", path=ref.path,
-                        detail="credentials or metadata of the answer are malformed")
+        raise malformed("read device", ref.path,
+                        "credentials or metadata of the answer are malformed")
+    if not isinstance(data.get("id"), str) or not data["id"]:
+        raise malformed("read device", ref.path, "the answer names no device id")
     creds = []
     for item in raw_creds:
         public = item.get("publicKey") if isinstance(item, Mapping) else None
@@ -80,23 +129,8 @@ def device_from_json(ref: RegistryRef, data: object) -> RegistryDevice:
             creds.append(credential(public.get("format"), public.get("key"),
                                     item.get("expirationTime")))
     return RegistryDevice(
-        ref=ref, id=str(data.get("id", "")), num_id=str(data.get("numId", "")),
+        ref=ref, id=data["id"], num_id=str(data.get("numId", "")),
         credentials=tuple(creds),
         metadata={str(k): str(v) for k, v in metadata.items()},
         blocked=bool(data.get("blocked", False)))
 
-
-def api_error(status: int | None, message: str, *, method: str = "", path: str = "",
-              detail: str = "", retry_after: float | None = None) -> ApiError:
-    """The one place an HTTP status becomes an error class of bridge.errors."""
-    kind: type[ApiError]
-    if status is None or status == 429 or status >= 500 or status == 408:
-        kind = TransientApiError
-    elif status == 404:
-        kind = NotFound
-    elif status == 409:
-        kind = Conflict
-    else:
-        kind = PermanentApiError
-    return kind(message, service=REGISTRY_SERVICE, method=method, path=path, status=status,
-                detail=detail[:300], retry_after=retry_after)

@@ -10,11 +10,11 @@ import pytest
 import requests
 import responses
 
-from bridge.errors import ApiError, PermanentApiError, TransientApiError
+from bridge.errors import ApiError, InputError, PermanentApiError, TransientApiError
 from bridge.model import CredentialFormat, RegistryRef
 from bridge.registry import ClearBladeRegistry
 
-REF = RegistryRef("p1", "us-central1", "reg0")
+REF = RegistryRef("proj-1", "us-central1", "reg0")
 ADMIN = "https://admin.clearblade.test"
 REGIONAL = "https://us-central1.clearblade.test"
 ACCOUNT = {"systemKey": "admin-key", "token": "admin-token-0123456789", "url": ADMIN,
@@ -83,9 +83,12 @@ def test_a_device_list_that_is_not_a_list_is_an_error() -> None:
         list(registry().iter_devices(REF))
 
 
-@pytest.mark.parametrize("device_id", ["", "a/b", "x" * 300])
+@pytest.mark.parametrize("device_id", ["", "a/b", "x" * 300, "dev-2?fieldMask=name", "x#frag",
+                                       "..", "dev:verb", "dev\x00"])
 @responses.activate
 def test_a_malformed_device_id_is_refused_before_any_request(device_id: str) -> None:
-    with pytest.raises(PermanentApiError, match="invalid device id") as caught:
+    with pytest.raises(InputError, match="device id"):
         registry().get_device(REF, device_id)
-    assert caught.value.status == 400 and len(responses.calls) == 0
+    with pytest.raises(InputError, match="device id"):
+        registry().set_device_config(REF, device_id, b"{}")
+    assert len(responses.calls) == 0

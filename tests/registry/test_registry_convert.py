@@ -19,9 +19,9 @@ from bridge.errors import (
 )
 from bridge.model import CredentialFormat, RegistryRef
 from bridge.registry import GoogleRegistry
-from bridge.registry.convert import api_error, credential_format, device_from_json, expiry
+from bridge.registry.convert import credential_format, device_from_json, expiry
 
-REF = RegistryRef("p1", "us-central1", "reg0")
+REF = RegistryRef("proj-1", "us-central1", "reg0")
 BASE = "https://cloudiot.test"
 DEVICE_URL = re.compile(rf"{BASE}/v1/{REF.path}/devices/dev0.*")
 
@@ -57,16 +57,6 @@ def test_device_from_json_tolerates_odd_entries() -> None:
         "metadata": {"a": 1}, "blocked": True})
     assert device.num_id == "12" and device.blocked and device.metadata == {"a": "1"}
     assert [(c.format, c.key) for c in device.credentials] == [(CredentialFormat.ES256_PEM, "K")]
-
-
-@pytest.mark.parametrize(("status", "kind"), [
-    (None, TransientApiError), (408, TransientApiError), (429, TransientApiError),
-    (500, TransientApiError), (503, TransientApiError), (400, PermanentApiError),
-    (403, PermanentApiError), (404, NotFound), (409, Conflict),
-])
-def test_api_error_classes(status: int | None, kind: type[ApiError]) -> None:
-    error = api_error(status, "get device", path="x")
-    assert type(error) is kind and error.service == "registry"
 
 
 def google_error(status: int, text: str) -> dict[str, Any]:
