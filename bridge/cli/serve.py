@@ -8,15 +8,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
 import socket
 import sys
-from types import FrameType
 from typing import Any
 
 import click
 
 from bridge import logs
+from bridge.cli.signals import on_stop_signals
 from bridge.errors import ConfigError
 from bridge.server.wsgi import HttpServer, Limits, WsgiApp
 
@@ -68,7 +67,7 @@ def serve(config_file: str | None, host: str, port: int, **limits: Any) -> None:
             raise ConfigError("WEBHOOK_SECRET is required by serve: callers authenticate with it")
         runtime.service()  # a configuration the service refuses stops serve before it listens
         server = _listen(create_app(runtime), host, port, Limits(**limits))
-        _on_stop_signals(server)
+        on_stop_signals(server.stop, "serve", "draining, then stopping")
         click.echo(f"mender-bridge: serving on http://{_shown_host(server.host)}:{server.port}",
                    err=True)
         drained = server.serve()
@@ -102,23 +101,6 @@ def bind_problem(exc: OSError, host: str, port: int) -> str:
     if exc.errno == errno.EACCES:
         return f"port {port} needs privileges; choose one above 1023 with --port (or $PORT)"
     return f"cannot listen on {host} port {port}: {exc.strerror or exc}"
-
-
-def _on_stop_signals(server: HttpServer) -> None:
-    """SIGTERM or SIGINT drains; a second one stops at once."""
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _now)
-        logs.emit(logs.get_logger("serve"), logging.INFO,
-                  f"{signal.Signals(signum).name}: draining, then stopping")
-        server.stop()
-
-    def _now(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
 
 
 def _route_waitress_logs() -> None:

@@ -61,28 +61,24 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
         return consumed
 
 
-class _LoggedTask(WSGITask):  # type: ignore[misc]
-    def service(self) -> None:
-        try:
-            super().service()
-        finally:
-            accesslog.log_task(self)
+def _logged(task_class: Any) -> Any:
+    """`task_class` writing an access-log line once it has answered."""
 
+    class Logged(task_class):  # type: ignore[misc]
+        def service(self) -> None:
+            try:
+                super().service()
+            finally:
+                accesslog.log_task(self)
 
-class _LoggedErrorTask(ErrorTask):  # type: ignore[misc]
-    """Waitress's own answers (400 malformed, 413 too large, 431 headers too large)."""
-
-    def service(self) -> None:
-        try:
-            super().service()
-        finally:
-            accesslog.log_task(self)
+    return Logged
 
 
 class _Channel(HTTPChannel):  # type: ignore[misc]
     parser_class = _Parser
-    task_class = _LoggedTask
-    error_task_class = _LoggedErrorTask
+    task_class = _logged(WSGITask)
+    # waitress's own answers: 400 malformed, 413 too large, 431 headers too large
+    error_task_class = _logged(ErrorTask)
 
 
 class _Server(TcpWSGIServer):  # type: ignore[misc]

@@ -11,34 +11,21 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 
 from bridge.model import RegistryRef
+from tests.function.e2e_support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "serve-test-secret-7f3a9c"
 AUTH = {"Authorization": f"Bearer {SECRET}"}
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy (a deadline, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
-        time.sleep(0.05)
 
 
 def offline_env(**extra: str) -> dict[str, str]:

@@ -120,12 +120,14 @@ def test_a_hundred_slow_clients_do_not_stop_healthz(tmp_path: Path) -> None:
         served.stop()
 
 
-def still_open(sock: socket.socket) -> bool:
-    """True if the server has not closed `sock` (nothing to read yet)."""
-    sock.setblocking(False)
+def still_open(sock: socket.socket, wait: float = 0.0) -> bool:
+    """True unless the server closes `sock` within `wait` seconds (nothing to read yet)."""
+    sock.settimeout(wait or None)
+    if not wait:
+        sock.setblocking(False)
     try:
         return sock.recv(1) != b""
-    except BlockingIOError:
+    except (BlockingIOError, TimeoutError):
         return True
     except ConnectionResetError:
         return False
@@ -149,7 +151,7 @@ def test_a_body_that_stops_coming_is_cut_off(served: Serve) -> None:
     with sock:
         sock.sendall(b"POST /provision HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n"
                      b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n\r\n{\"re")
-        closed = wait_for(lambda: not still_open_after(sock, 0.5), 60, "the server to close")
+        closed = wait_for(lambda: not still_open(sock, 0.5), 60, "the server to close")
     assert closed
     assert "request body not received in time" in served.output()
 
@@ -160,19 +162,7 @@ def trickle(sock: socket.socket, byte: bytes) -> bool:
         sock.sendall(byte)
     except (BrokenPipeError, ConnectionResetError):
         return True
-    return not still_open_after(sock, 0.3)
-
-
-def still_open_after(sock: socket.socket, seconds: float) -> bool:
-    sock.settimeout(seconds)
-    try:
-        return sock.recv(1) != b""
-    except TimeoutError:
-        return True
-    except ConnectionResetError:
-        return False
-    finally:
-        sock.settimeout(10)
+    return not still_open(sock, 0.3)
 
 
 def test_a_body_just_under_the_limit_is_read_and_judged(served: Serve) -> None:
