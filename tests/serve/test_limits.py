@@ -45,55 +45,43 @@ def push_until_refused(sock: socket.socket, chunk: bytes, limit: int) -> int:
     return sent
 
 
-def answer_of(sock: socket.socket) -> bytes:
-    try:
-        return sock.recv(4096)
-    except ConnectionResetError:
-        return b""
-
-
-def test_a_body_announced_at_300_mb_is_refused_before_it_is_read(served: Serve) -> None:
-    assert requests.get(f"{served.url}/healthz", timeout=10).status_code == 200
-    baseline = served.rss_kib()
-    sock = served.connect()
-    head = (b"POST /provision HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n"
-            b"Content-Length: 300000000\r\n\r\n")
-    sock.sendall(head)
-    peak = baseline
+def send_oversized(served: Serve, head: bytes, chunk: bytes) -> tuple[int, int, bytes]:
+    """Send `head`, then `chunk` after chunk (64 MiB at most) while the server takes them,
+    reading its RSS after each MiB: (bytes sent, RSS growth in KiB, its answer)."""
+    baseline = peak = served.rss_kib()
     sent = 0
-    with sock:
-        for _ in range(64):
-            step = push_until_refused(sock, b"{" * (64 * 1024), MIB)
-            sent += step
-            peak = max(peak, served.rss_kib())
-            if step < MIB:
-                break
-        answer = answer_of(sock)
-    assert sent < 64 * MIB, "the server kept reading the oversized body"
-    assert peak - baseline < RSS_SLACK_KIB
-    assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
-    assert requests.get(f"{served.url}/healthz", timeout=10).status_code == 200
-
-
-def test_a_chunked_body_is_refused_once_it_passes_the_limit(served: Serve) -> None:
-    baseline = served.rss_kib()
-    sock = served.connect()
-    sock.sendall(b"POST /provision HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n"
-                 b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n\r\n")
-    chunk = b"10000\r\n" + b"[" * 0x10000 + b"\r\n"
-    peak = baseline
-    sent = 0
-    with sock:
+    with served.connect() as sock:
+        sock.sendall(head + b"Authorization: " + AUTH["Authorization"].encode() + b"\r\n\r\n")
         for _ in range(64):
             step = push_until_refused(sock, chunk, MIB)
             sent += step
             peak = max(peak, served.rss_kib())
             if step < MIB:
                 break
-        answer = answer_of(sock)
+        try:
+            answer = sock.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+    return sent, peak - baseline, answer
+
+
+def test_a_body_announced_at_300_mb_is_refused_before_it_is_read(served: Serve) -> None:
+    assert requests.get(f"{served.url}/healthz", timeout=10).status_code == 200
+    sent, growth, answer = send_oversized(
+        served, b"POST /provision HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 300000000\r\n", b"{" * (64 * 1024))
+    assert sent < 64 * MIB, "the server kept reading the oversized body"
+    assert growth < RSS_SLACK_KIB
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
+    assert requests.get(f"{served.url}/healthz", timeout=10).status_code == 200
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(served: Serve) -> None:
+    sent, growth, answer = send_oversized(
+        served, b"POST /provision HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n",
+        b"10000\r\n" + b"[" * 0x10000 + b"\r\n")
     assert sent < 64 * MIB, "the server kept reading the chunked body"
-    assert peak - baseline < RSS_SLACK_KIB
+    assert growth < RSS_SLACK_KIB
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
 
 
