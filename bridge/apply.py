@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bridge import logs
-from bridge.errors import ApiError, NotFound, TransientApiError
+from bridge.errors import ApiError, AuthError, NotFound, TransientApiError
 from bridge.model import (
     MENDER_SERVICE,
     AlreadyExists,
@@ -52,6 +52,8 @@ class Applier:
                 continue
             try:
                 status, detail, existing = self._execute(action)
+            except AuthError:
+                raise  # the bridge's credentials, not this device: the caller stops
             except ApiError as exc:
                 if self.raise_transient and isinstance(exc, TransientApiError):
                     raise

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bridge import logs, notify
 from bridge.apply import Applier
-from bridge.errors import ApiError, IdentityError
+from bridge.errors import ApiError, AuthError, IdentityError
 from bridge.identity import canonical_json, identity_digest
 from bridge.model import AuthSet, AuthStatus, MenderDevice, RegistryDevice, RegistryRef
 from bridge.reconcile import Action, plan
@@ -107,6 +107,7 @@ class Run:
         self.now = bridge.clock()
         self.stopped = threading.Event()
         self.why_stopped = ""
+        self.auth_error: AuthError | None = None
         self.throttle = Throttle(bridge.concurrency)
         self.applier = Applier(bridge.mender, bridge.policy, bridge.clock,
                                collides=bridge.other_owner)
@@ -215,6 +216,10 @@ class Run:
                                             self.bridge.notify_url))
             if not ok and self.fail_fast:
                 self.stop("stopped by --fail-fast")
+        except AuthError as exc:
+            self.auth_error = self.auth_error or exc
+            self.stop("the credentials were refused")
+            self._not_run(actions)
         except Exception as exc:  # a bug: logged with its traceback; the others go on
             logs.emit(log, logging.ERROR, f"internal error on {actions[0].device}: {exc!r}",
                       exc_info=True, device=actions[0].device, outcome="failed")

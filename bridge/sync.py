@@ -260,6 +260,8 @@ class Bridge:
                     run.absent(index, lambda device: self._prunable(device, refs))
             except KeyboardInterrupt:
                 run.stop("interrupted")
+        if run.auth_error is not None:
+            raise run.auth_error
         report.interrupted = run.why_stopped
         return report
 

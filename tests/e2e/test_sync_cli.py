@@ -117,9 +117,15 @@ def test_backfill_then_nothing_to_change(sandbox: Sandbox) -> None:
 
     second = cli("sync", "--config", str(sandbox.config_path), "--ndjson")
     assert second.returncode == 0 and second.stderr == ""  # no progress bar off a terminal
-    lines = [json.loads(line) for line in second.stdout.splitlines()]
+    records = [json.loads(line) for line in second.stdout.splitlines()]
+    lines = [r for r in records if r["record"] == "action"]
     assert {line["status"] for line in lines} <= {"unchanged", "skipped"}
     assert sum(line["status"] == "unchanged" for line in lines) == len(EXPECTED)
+    closing = records[-1]
+    assert closing["record"] == "summary" and closing["schema_version"] == 1
+    # Per device: half-expired is in sync but its expired credential is a skip worth a look.
+    assert closing["devices"] == {"failed": 0, "conflict": 0, "done": 0, "planned": 0,
+                                  "skipped": 3, "unchanged": len(EXPECTED) - 1}
     assert mender_keys(sandbox) == EXPECTED
 
 
@@ -140,7 +146,8 @@ def test_dry_run_and_readable_table(sandbox: Sandbox) -> None:
         "late-comer", (credential("ec", 8),), False)).raise_for_status()
     result = cli("sync", "--config", str(sandbox.config_path), "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert "1 planned" in result.stdout.splitlines()[0]
+    last = result.stdout.splitlines()[-1]  # the summary comes after the table
+    assert last.startswith("devices: ") and "1 planned" in last
     row = next(line for line in result.stdout.splitlines() if "late-comer" in line)
     assert row.split()[:3] == ["sandbox-registry/late-comer", "preauthorize", "planned"]
     assert "late-comer" not in mender_keys(sandbox)
@@ -151,8 +158,12 @@ def test_configuration_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     bad.write_text('mender_url = "http://mender.example.com"\n', encoding="utf-8")
     result = cli("sync", "--config", str(bad))
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "plain http:// is refused" in result.stderr
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("mender-bridge: error: ") for line in lines)
+    assert sorted(line.split(": ", 2)[2] for line in lines) == [
+        "IOT_PROJECT is required",
+        "MENDER_TOKEN (or MENDER_USERNAME and MENDER_PASSWORD) is required",
+        f"MENDER_URL: plain http:// is refused except to loopback; use https:// (from {bad})"]
     both = cli("sync", "--config", str(bad), "--json", "--ndjson")
     assert both.returncode == 2 and "not both" in both.stderr
 
@@ -160,7 +171,7 @@ def test_configuration_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_unreachable_mender_fails_with_exit_1(tmp_path: Path) -> None:
     config = tmp_path / "bridge.toml"
     config.write_text('mender_url = "http://127.0.0.1:9"\nmender_token = "t"\n'
-                      'iot_project = "p"\niot_registries = ["r"]\n'
+                      'iot_project = "my-project"\niot_registries = ["fleet"]\n'
                       'iot_endpoint = "http://127.0.0.1:9"\niot_credentials = "anonymous"\n'
                       'mender_timeout = 1\n', encoding="utf-8")
     result = cli("sync", "--config", str(config), "--json")
@@ -199,17 +210,16 @@ def test_backfill_under_faults_converges_without_duplicates(tmp_path: Path) -> N
 
 def test_backfill_lowers_its_concurrency_on_429(tmp_path: Path) -> None:
     from bridge.config import Settings
-    from bridge.factory import build_bridge
-    from bridge.model import RegistryRef
+    from bridge.factory import build_service
 
     with Sandbox(tmp_path / "throttled", tls=False) as running:
         for i in range(40):
             requests.post(running.registry_url + PATH, timeout=10, json=registry_body(
                 f"busy-{i}", (credential("ec", i % 3),), False)).raise_for_status()
         running.mender_faults.update({"rate_429": 0.25, "retry_after": 0, "seed": 5})
-        bridge = build_bridge(Settings.from_toml(running.config_path, {}), concurrency=8)
-        report = bridge.backfill([RegistryRef("sandbox-project", "us-central1",
-                                              "sandbox-registry")])
+        settings = Settings.from_toml(running.config_path, {})
+        with build_service(settings, concurrency=8) as service:
+            report = service.backfill()
         assert not report.failed and report.summary()["done"] == 40
         assert report.stats["lowest_concurrency"] < 8
 
@@ -217,10 +227,10 @@ def test_backfill_lowers_its_concurrency_on_429(tmp_path: Path) -> None:
 def test_progress_bar_only_on_a_terminal(sandbox: Sandbox) -> None:
     args = ("sync", "--config", str(sandbox.config_path), "--dry-run", "--json")
     out, shown = cli_on_a_terminal(*args)
-    assert "syncing" in shown and "syncing" not in out
+    assert "synced" in shown and "synced" not in out
     assert json.loads(out)["summary"]["failed"] == 0  # stdout stays clean JSON
     _, quiet = cli_on_a_terminal(*args, "--quiet")
-    assert "syncing" not in quiet
+    assert "synced" not in quiet
     piped = cli(*args)
-    assert piped.returncode == 0 and "syncing" not in piped.stderr
+    assert piped.returncode == 0 and "synced" not in piped.stderr
     assert json.loads(piped.stdout)["summary"] == json.loads(out)["summary"]

@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bridge.config import Settings
+from bridge.factory import policy
 from bridge.model import Credential, CredentialFormat, RegistryRef
-from bridge.reconcile import Policy
 from bridge.runtime import Runtime
+from bridge.service import Service
 from bridge.sync import Bridge
 from tests.fakes import FakeMender, FakeRegistry
 
@@ -45,32 +46,22 @@ def settings_map(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-class ConfigRegistry(FakeRegistry):
-    """A FakeRegistry that also writes device configs, as both real adapters do."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.configs: dict[str, bytes] = {}
-
-    def set_device_config(self, ref: RegistryRef, device_id: str, data: bytes) -> None:
-        self._call("set_device_config",
-                   lambda: self.configs.__setitem__(f"{ref.registry}/{device_id}", data))
-
-
 @dataclass
 class World:
-    registry: ConfigRegistry
+    registry: FakeRegistry
     mender: FakeMender
     runtime: Runtime
     builds: list[Settings]
 
 
 def make_world(**overrides: Any) -> World:
-    registry, mender, builds = ConfigRegistry(), FakeMender(), []
+    registry, mender, builds = FakeRegistry(), FakeMender(), []
 
-    def build(settings: Settings) -> Bridge:
+    def build(settings: Settings) -> Service:
         builds.append(settings)
-        return Bridge(registry, mender, Policy.from_settings(settings))
+        notify_url = settings.mender_url if settings.notify_device else None
+        return Service.single(Bridge(registry, mender, policy(settings), scope=settings.scope,
+                                     notify_url=notify_url))
 
     runtime = Runtime(lambda: Settings.from_mapping(settings_map(**overrides)), build)
     return World(registry, mender, runtime, builds)
@@ -86,7 +77,7 @@ class LogCapture(io.StringIO):
 
 def audit_entry(method: str, ref: RegistryRef, device_id: str, num_id: str,
                 mask: str | None = None) -> dict[str, Any]:
-    """A Cloud IoT audit LogEntry shaped like the captured one (cloud-iot-facts §2.2)."""
+    """A Cloud IoT audit LogEntry shaped like the captured one (docs/cloud-iot.md)."""
     name = f"{ref.path}/devices/{device_id}"
     requests: dict[str, dict[str, Any]] = {
         "CreateDevice": {"parent": ref.path, "device": {"id": device_id}},
@@ -112,7 +103,7 @@ def audit_entry(method: str, ref: RegistryRef, device_id: str, num_id: str,
 
 
 def push_body(entry: dict[str, Any] | str, message_id: str = "1000") -> bytes:
-    """A Pub/Sub push envelope (cloud-iot-facts §2.3 c) carrying `entry` as its data."""
+    """A Pub/Sub push envelope (docs/pubsub.md) carrying `entry` as its data."""
     import base64
 
     raw = entry if isinstance(entry, str) else json.dumps(entry)
@@ -120,4 +111,4 @@ def push_body(entry: dict[str, Any] | str, message_id: str = "1000") -> bytes:
         "data": base64.b64encode(raw.encode()).decode(), "messageId": message_id,
         "message_id": message_id, "publishTime": "2026-01-01T00:00:00Z",
         "attributes": {"logging.googleapis.com/timestamp": "2026-01-01T00:00:00Z"}},
-        "subscription": "projects/p/subscriptions/s"}).encode()
+        "subscription": "projects/sandbox-project/subscriptions/s"}).encode()

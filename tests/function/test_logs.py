@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote, quote_plus
 
 from bridge import logs
 from tests.function.helpers import LogCapture
@@ -33,13 +34,29 @@ def test_an_exception_is_one_line_with_its_stack_trace(logbuf: LogCapture) -> No
     assert len(logbuf.getvalue().strip().splitlines()) == 1
 
 
-def test_registered_secrets_are_blanked_even_json_escaped(logbuf: LogCapture) -> None:
-    secret = 'tok"en-with\\quote-123'
-    logs.redact(secret, None, "")
-    logs.get_logger("t").info("header Bearer %s end", secret)
-    text = logbuf.getvalue()
-    assert "tok" not in text
-    assert logbuf.records()[0]["message"] == "header Bearer [redacted] end"
+def test_registered_secrets_are_blanked_even_json_escaped_or_percent_encoded(
+        logbuf: LogCapture) -> None:
+    secret = 'sekr"et-with\\quote/+ 123'
+    buf = LogCapture()
+    logs.configure("INFO", stream=buf, redactor=logs.Redactor(secret, None, "", "short"))
+    log = logs.get_logger("t")
+    log.info("header Bearer %s end", secret)
+    log.info("GET /x?a=1&token=%s", quote(secret, safe=""))
+    log.info("form token=%s", quote_plus(secret))
+    log.info("short stays")
+    assert "sekr" not in buf.getvalue()
+    assert buf.messages() == ["header Bearer [redacted] end", "GET /x?a=1&token=[redacted]",
+                              "form token=[redacted]", "short stays"]
+
+
+def test_redactors_are_per_runtime_not_global(logbuf: LogCapture) -> None:
+    first, second = LogCapture(), LogCapture()
+    logs.configure("INFO", stream=first, redactor=logs.Redactor("secret-of-one"))
+    logs.get_logger("t").info("secret-of-one secret-of-two")
+    logs.configure("INFO", stream=second, redactor=logs.Redactor("secret-of-two"))
+    logs.get_logger("t").info("secret-of-one secret-of-two")
+    assert first.messages() == ["[redacted] secret-of-two"]
+    assert second.messages() == ["secret-of-one [redacted]"]
 
 
 def test_configure_is_idempotent(logbuf: LogCapture) -> None:

@@ -1,13 +1,17 @@
-"""Event handling of bridge.runtime over the fakes: ack vs retry, logs, build-once, reconcile."""
+"""Event handling of bridge.runtime over the fakes: one verdict per event (ack or deliver
+again), logs, build-once, scope, reconcile."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
-from bridge.errors import ConfigError, TransientApiError
-from bridge.webhook import create_app, push_response
+from bridge.config import Settings
+from bridge.errors import AuthError, PermanentApiError, TransientApiError
+from bridge.model import RegistryRef
+from bridge.runtime import CONFIG_RETRY_S, Runtime
 from tests.fakes import permanent
 from tests.function.e2e_support import der
 from tests.function.helpers import (
@@ -31,7 +35,7 @@ def create(world: World, device_id: str = "dev-1") -> bytes:
 def test_a_create_event_preauthorizes_and_logs_one_line_per_event_and_action(
         world: World, logbuf: LogCapture) -> None:
     result = world.runtime.handle_push(create(world))
-    assert result.outcome == "done"
+    assert result.verdict == "done"
     assert len(world.mender.snapshot()) == 1
     records = logbuf.records()
     assert [r.get("action") for r in records] == [None, "preauthorize"]
@@ -46,19 +50,18 @@ def test_a_delete_event_decommissions(world: World) -> None:
     world.registry.delete(REF, "dev-1")
     result = world.runtime.handle_push(
         push_body(audit_entry("DeleteDevice", REF, "dev-1", "1"), "m-2"))
-    assert result.outcome == "done"
+    assert result.verdict == "done"
     assert world.mender.snapshot() == {}
 
 
-def test_a_transient_failure_raises_so_the_event_is_delivered_again(
-        world: World, logbuf: LogCapture) -> None:
+def test_a_transient_failure_is_delivered_again(world: World, logbuf: LogCapture) -> None:
     body = create(world)
     world.mender.fail_next("preauthorize")
-    with pytest.raises(TransientApiError):
-        world.runtime.handle_push(body)
+    result = world.runtime.handle_push(body)
+    assert (result.verdict, result.ack) == ("retry", False)
     assert world.mender.snapshot() == {}
     assert logbuf.records()[-1]["outcome"] == "retry"
-    assert world.runtime.handle_push(body).outcome == "done"
+    assert world.runtime.handle_push(body).verdict == "done"
     assert len(world.mender.snapshot()) == 1
 
 
@@ -67,7 +70,7 @@ def test_a_permanent_failure_is_logged_and_acknowledged(
     body = create(world)
     world.mender.fail_next("preauthorize", error=permanent("mender", "preauthorize"))
     result = world.runtime.handle_push(body)
-    assert result.outcome == "failed"
+    assert (result.verdict, result.ack) == ("failed", True)
     assert any(r["severity"] == "ERROR" and r.get("outcome") == "failed"
                and r["device"] == "fleet/dev-1" for r in logbuf.records())
 
@@ -80,51 +83,69 @@ def test_a_permanent_failure_is_logged_and_acknowledged(
 def test_an_unreadable_event_is_acknowledged_with_the_reason(
         world: World, logbuf: LogCapture, body: bytes) -> None:
     result = world.runtime.handle_push(body)
-    assert result.outcome == "ignored" and result.reason
+    assert (result.verdict, result.ack) == ("ignored", True) and result.reason
     [line] = logbuf.records()
     assert line["severity"] == "WARNING" and result.reason in line["message"]
     assert world.builds == [] and world.mender.total_calls == 0
 
 
-def test_the_push_view_answers_200_503_and_500(logbuf: LogCapture) -> None:
+def test_a_configuration_error_is_retried_logged_once_and_read_again_later(
+        logbuf: LogCapture) -> None:
+    now = [0.0]
+    env: dict[str, str] = {"IOT_PROJECT": REF.project, "IOT_REGISTRIES": REF.registry}
     world = make_world()
-    body = create(world)
-    app = create_app(world.runtime)
-    with app.test_request_context("/", method="POST", data=b"junk"):
-        from flask import request
-        assert push_response(world.runtime, request).status_code == 200
-    world.mender.fail_next("preauthorize")
-    with app.test_request_context("/", method="POST", data=body):
-        assert push_response(world.runtime, request).status_code == 503
-    with app.test_request_context("/", method="POST", data=body):
-        assert push_response(world.runtime, request).status_code == 200
-    broken = make_world(mender_url="ftp://nowhere")
-    with app.test_request_context("/", method="POST", data=body):
-        assert push_response(broken.runtime, request).status_code == 500
-
-
-def test_serve_pubsub_route_needs_the_secret_as_bearer_or_query(world: World) -> None:
-    client = create_app(world.runtime).test_client()
-    body = create(world)
-    assert client.post("/pubsub", data=body).status_code == 401
-    assert client.post("/pubsub?token=wrong", data=body).status_code == 401
-    assert world.mender.total_calls == 0
-    assert client.post(f"/pubsub?token={SECRET}", data=body).status_code == 200
-    assert client.post("/pubsub", data=body,
-                       headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
+    runtime = Runtime(lambda: Settings.from_env(env), world.runtime._build,
+                      clock=lambda: now[0])
+    world.registry.create(REF, "dev-1", (credential(),))
+    body = push_body(audit_entry("CreateDevice", REF, "dev-1", "7"))
+    for _ in range(3):
+        result = runtime.handle_push(body)
+        assert (result.verdict, result.ack) == ("retry", False)
+    critical = [r for r in logbuf.records() if r["severity"] == "CRITICAL"]
+    assert len(critical) == 1 and "MENDER_TOKEN" in critical[0]["message"]
+    env["MENDER_TOKEN"] = TOKEN  # fixed: read again only after the retry delay
+    assert runtime.handle_push(body).verdict == "retry"
+    now[0] += CONFIG_RETRY_S
+    assert runtime.handle_push(body).verdict == "done"
     assert len(world.mender.snapshot()) == 1
 
 
-def test_a_configuration_error_raises_on_every_event_and_is_logged_once(
-        logbuf: LogCapture) -> None:
-    world = make_world(iot_project=None, mender_token=None)
-    body = push_body(audit_entry("CreateDevice", REF, "dev-1", "7"))
-    for _ in range(3):
-        with pytest.raises(ConfigError):
-            world.runtime.handle_push(body)
-    critical = [r for r in logbuf.records() if r["severity"] == "CRITICAL"]
-    assert len(critical) == 1
-    assert "IOT_PROJECT" in critical[0]["message"] and "MENDER_TOKEN" in critical[0]["message"]
+@pytest.mark.parametrize(("failure", "verdict"), [
+    (TransientApiError("down", service="mender", status=503), "retry"),
+    (AuthError("token refused", service="mender", status=401), "retry"),
+    (PermanentApiError("bad", service="mender", status=400), "failed"),
+    (RuntimeError("a bug"), "retry"),
+])
+def test_every_failure_maps_to_one_verdict(world: World, logbuf: LogCapture,
+                                           failure: Exception, verdict: str) -> None:
+    body = create(world)
+    world.mender.fail_next("preauthorize", error=failure)  # type: ignore[arg-type]
+    result = world.runtime.handle_push(body)
+    assert result.verdict == verdict and result.ack == (verdict != "retry")
+    if isinstance(failure, RuntimeError):
+        [line] = [r for r in logbuf.records() if "internal error" in r["message"]]
+        assert "RuntimeError: a bug" in line["stack_trace"]
+    assert world.mender.snapshot() == {}
+
+
+def test_an_event_outside_the_scope_is_acknowledged_and_touches_nothing(
+        world: World, logbuf: LogCapture) -> None:
+    other = RegistryRef(REF.project, REF.location, "other-registry")
+    device = world.registry.create(other, "dev-1", (credential(),))
+    result = world.runtime.handle_push(
+        push_body(audit_entry("CreateDevice", other, "dev-1", device.num_id)))
+    assert (result.verdict, result.ack) == ("ignored", True)
+    assert "not one of the configured registries" in result.reason
+    assert world.mender.total_calls == 0 and world.registry.calls["get_device"] == 0
+    assert logbuf.records()[-1]["outcome"] == "ignored"
+
+
+def test_a_pulled_message_is_the_log_entry_itself(world: World) -> None:
+    device = world.registry.create(REF, "dev-1", (credential(),))
+    data = json.dumps(audit_entry("CreateDevice", REF, "dev-1", device.num_id)).encode()
+    assert world.runtime.handle_message(data, {}, "m-9").verdict == "done"
+    assert len(world.mender.snapshot()) == 1
+    assert world.runtime.handle_message(b"{", {}, "m-10").verdict == "ignored"
 
 
 def test_concurrent_first_events_build_the_bridge_once(world: World) -> None:
@@ -158,19 +179,14 @@ def test_duplicate_and_reordered_events_end_in_the_registry_state(world: World) 
     assert status == "preauthorized" and der(pubkey) == der(rotated.key)  # the rotated key
 
 
-def test_reconcile_backfills_and_answers_with_the_summary(
+def test_reconcile_backfills_and_remembers_the_last_run(
         world: World, logbuf: LogCapture) -> None:
     for i in range(3):
         world.registry.create(REF, f"dev-{i}", (credential(),))
-    client = create_app(world.runtime).test_client()
-    from bridge.webhook import reconcile_response
-
-    with client.application.test_request_context("/", method="POST"):
-        from flask import request
-        response = reconcile_response(world.runtime, request)
-    assert response.status_code == 200
-    assert (response.json or {})["summary"]["done"] == 3
-    assert len(world.mender.snapshot()) == 3
+    assert world.runtime.health()["last_reconcile"] is None
+    report = world.runtime.reconcile()
+    assert report.devices()["done"] == 3 and len(world.mender.snapshot()) == 3
+    assert world.runtime.health()["last_reconcile"]["devices"]["done"] == 3
     assert any(r["message"] == "reconcile finished" for r in logbuf.records())
 
 
@@ -179,20 +195,3 @@ def test_the_token_never_reaches_the_logs(world: World, logbuf: LogCapture) -> N
     world.runtime.log.info("settings: %r", world.runtime.settings())
     world.runtime.log.info("raw: %s", TOKEN)
     assert TOKEN not in logbuf.getvalue() and SECRET not in logbuf.getvalue()
-
-
-def test_reconcile_reports_failures_with_500_and_refuses_get(world: World) -> None:
-    from flask import request
-
-    from bridge.webhook import reconcile_response
-
-    world.registry.create(REF, "dev-1", (credential(),))
-    world.mender.fail_next("preauthorize", error=permanent("mender", "preauthorize"))
-    app = create_app(world.runtime)
-    with app.test_request_context("/", method="GET"):
-        assert reconcile_response(world.runtime, request).status_code == 405
-    assert world.mender.total_calls == 0
-    with app.test_request_context("/", method="POST"):
-        response = reconcile_response(world.runtime, request)
-    assert response.status_code == 500
-    assert (response.json or {})["failed"] is True
