@@ -1,4 +1,6 @@
-"""Faults on demand for the stand-ins: latency, 5xx, 429 with Retry-After, dropped connections.
+"""Faults and server behaviours on demand for the stand-ins: latency, 5xx, 429 with Retry-After,
+dropped connections, and the Mender stand-in's rate limit, decommissioning window, inventory
+propagation delay and 4.1.3 preauthorization failure.
 
 Settable at start (`Faults(...)`) and at run time (`POST /_sandbox/faults` with JSON). With
 `latency_ms`, an answer leaves that long after its request arrived (processing included).
@@ -6,6 +8,7 @@ Settable at start (`Faults(...)`) and at run time (`POST /_sandbox/faults` with 
 
 from __future__ import annotations
 
+import enum
 import random
 import socket
 import threading
@@ -21,6 +24,24 @@ ADMIN_PATH = "/_sandbox/faults"
 BYPASS = "sandbox.no_faults"
 
 
+class RateLimitAlgorithm(enum.StrEnum):
+    # What deviceauth and useradm wire (pkg/redis ratelimit.go): a counter per window aligned
+    # on multiples of the interval since the Unix epoch.
+    FIXED_WINDOW = "fixed_window"
+    # pkg/rate's in-memory limiter (golang.org/x/time/rate): quota per interval, burst quota.
+    TOKEN_BUCKET = "token_bucket"  # noqa: S105 - a name, not a secret
+
+
+class PreauthSetDelete(enum.StrEnum):
+    DEVICE = "device"  # Mender 4.1.3: deleting a preauthorized auth set deletes its device
+    LAST_SET = "last_set"  # Mender main (after 4.1.3): only when it was the device's last set
+
+
+_FRACTIONS = ("error_rate", "rate_429", "drop_rate")
+_NON_NEGATIVE = ("latency_ms", "retry_after", "decommission_delay_ms", "inventory_delay_ms",
+                 "rate_limit_quota")
+
+
 @dataclass
 class Faults:
     latency_ms: float = 0.0
@@ -30,30 +51,32 @@ class Faults:
     retry_after: int = 1
     drop_rate: float = 0.0  # fraction whose connection is closed without an answer
     seed: int | None = None
+    # Mender stand-in only. 0 = a decommissioned device is removed in the request itself.
+    decommission_delay_ms: float = 0.0
+    # Mender 4.1.3: a new device's preauthorization answers 500 after writing the device but
+    # not its auth set.
+    lose_authset_on_preauth: bool = False
+    rate_limit_quota: int = 0  # requests per interval and subject; 0 = no rate limit
+    rate_limit_interval_s: float = 60.0
+    rate_limit_algorithm: RateLimitAlgorithm = RateLimitAlgorithm.FIXED_WINDOW
+    inventory_delay_ms: float = 50.0  # deviceauth → inventory propagation (workflows)
+    preauth_set_delete: PreauthSetDelete = PreauthSetDelete.DEVICE
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.update({})
+        self.update(self.snapshot())
 
     def update(self, values: dict[str, Any]) -> None:
+        """Set the named fields, all or none: ValueError (or TypeError) if one is invalid."""
+        if not isinstance(values, dict):
+            raise TypeError("faults must be a JSON object")
+        parsed = {f.name: _parse(f.name, f.default, values[f.name])
+                  for f in fields(self) if not f.name.startswith("_") and f.name in values}
         with self._lock:
-            for f in fields(self):
-                if f.name.startswith("_") or f.name not in values:
-                    continue
-                value = values[f.name]
-                if f.name == "error_statuses":
-                    value = tuple(int(v) for v in value)
-                elif f.name == "seed":
-                    value = None if value is None else int(value)
-                elif f.name in ("retry_after",):
-                    value = int(value)
-                else:
-                    value = float(value)
-                    if f.name != "latency_ms" and not 0.0 <= value <= 1.0:
-                        raise ValueError(f"{f.name} must be between 0 and 1")
-                setattr(self, f.name, value)
-            if self.seed is not None:
+            for name, value in parsed.items():
+                setattr(self, name, value)
+            if "seed" in parsed and self.seed is not None:
                 self._rng.seed(self.seed)
 
     def snapshot(self) -> dict[str, Any]:
@@ -77,6 +100,30 @@ class Faults:
     def error_status(self) -> int:
         with self._lock:
             return self._rng.choice(self.error_statuses) if self.error_statuses else 500
+
+
+def _parse(name: str, current: Any, value: Any) -> Any:
+    """`value` converted to the type of the field's default `current`, within its range."""
+    if isinstance(current, enum.Enum):
+        return type(current)(value)
+    if isinstance(current, bool):
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
+        raise ValueError(f"{name} must be true or false")
+    if name == "error_statuses":
+        return tuple(int(v) for v in value)
+    if name == "seed":
+        return None if value is None else int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name} must be a number")
+    number: float = int(value) if isinstance(current, int) else float(value)
+    if name in _FRACTIONS and not 0.0 <= number <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1")
+    if name in _NON_NEGATIVE and number < 0:
+        raise ValueError(f"{name} must not be negative")
+    if name == "rate_limit_interval_s" and not number >= 0.001:
+        raise ValueError(f"{name} must be at least 0.001")
+    return number
 
 
 def _request_id() -> str:
@@ -109,13 +156,11 @@ def install(app: Flask, faults: Faults) -> None:
             body.status_code = 429
             body.headers["Retry-After"] = str(faults.retry_after)
             return body
-        if fault == "error":
-            status = faults.error_status()
-            body = jsonify(error="internal error" if status == 500 else "service unavailable",
-                           request_id=_request_id())
-            body.status_code = status
-            return body
-        return None
+        status = faults.error_status()
+        body = jsonify(error="internal error" if status == 500 else "service unavailable",
+                       request_id=_request_id())
+        body.status_code = status
+        return body
 
     @app.after_request
     def _hold(response: Response) -> Response:

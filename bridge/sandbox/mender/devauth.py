@@ -1,20 +1,31 @@
-"""deviceauth's rules: preauthorization, device authentication requests, auth-set status
-transitions, deletion and decommissioning (docs/mender-api-facts.md §1–§6).
+"""deviceauth's rules for preauthorization, device authentication requests and the device JWT
+check the gateway asks for on every device API call (devauth.go: PreauthorizeDevice,
+SubmitAuthRequest, VerifyToken; docs/mender-api.md).
+
+Like deviceauth, which writes MongoDB without transactions, a step that fails after others
+(a 500, a refused request) keeps what was written before it; inventory learns of changes
+through workflow jobs started once the write is committed.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.sandbox.mender import canonical
-from bridge.sandbox.mender.crypto import KeyDecodeError, normalize_pubkey, verify_signature
-from bridge.sandbox.mender.store import Store, Tx, device_json, now_ts
-from bridge.sandbox.mender.web import ApiError, offset
+import jwt
 
-STATUSES = ("pending", "accepted", "rejected", "preauthorized", "noauth")
+from bridge.sandbox.mender import canonical, inventory
+from bridge.sandbox.mender.authsets import limit_reached, update_device_status
+from bridge.sandbox.mender.crypto import KeyDecodeError, normalize_pubkey, verify_signature
+from bridge.sandbox.mender.state import SandboxState
+from bridge.sandbox.mender.store import Tx, device_json, now_ts
+from bridge.sandbox.mender.web import ApiError
+from bridge.sandbox.mender.workflows import Job
+
 UNAUTHORIZED = "dev auth: unauthorized"
+INTERNAL = "internal error"
 
 
 @dataclass(frozen=True)
@@ -23,35 +34,47 @@ class Granted:
     auth_set_id: str
 
 
-def _limit_reached(tx: Tx, max_devices: int) -> bool:
-    # main: -1 = unlimited, 0 = no device may be accepted (facts §5, §11).
-    return max_devices >= 0 and tx.accepted_count() >= max_devices
-
-
-def preauthorize(store: Store, identity: dict[str, Any], pubkey: str,
+def preauthorize(sandbox: SandboxState, identity: dict[str, Any], pubkey: str,
                  force: bool) -> tuple[str, dict[str, Any] | None]:
-    """(id for Location, None) → 201; ("", device) → 409 for a known identity without force."""
-    text = canonical.dumps(identity)
+    """(id for Location, None) → 201; ("", device) → 409. ApiError 500 under the
+    `lose_authset_on_preauth` fault, after the device (without its auth set) is written."""
+    jobs: list[Job] = []
+    with sandbox.store.tx() as tx:
+        outcome = _preauthorize(tx, jobs, identity, pubkey, force,
+                                sandbox.faults.lose_authset_on_preauth)
+    sandbox.inventory(*jobs)
+    if outcome is None:
+        raise ApiError(500, INTERNAL)
+    return outcome
+
+
+def _preauthorize(tx: Tx, jobs: list[Job], identity: dict[str, Any], pubkey: str, force: bool,
+                  lose_authset: bool) -> tuple[str, dict[str, Any] | None] | None:
     id_hash = canonical.identity_hash(identity)
     new_id = str(uuid.uuid4())
-    with store.tx() as tx:
-        existing = tx.device_by_hash(id_hash)
-        if existing is None:
-            tx.insert_device(new_id, id_hash, text, "preauthorized")
-            tx.run("INSERT INTO auth_sets VALUES (?, ?, ?, ?, 'preauthorized', ?)",
-                   str(uuid.uuid4()), new_id, id_hash, pubkey, now_ts())
-            return new_id, None
+    existing = tx.device_by_hash(id_hash)
+    if existing is not None:
         if not force:
             return "", device_json(tx, existing, with_sets=False)
-        # UpsertAuthSetStatus: flips an existing set with this key, whatever its status, and
-        # (FIXME in deviceauth) leaves the device status as it was.
-        changed = tx.run("UPDATE auth_sets SET status = 'preauthorized' "
-                         "WHERE id_hash = ? AND pubkey = ?", id_hash, pubkey)
-        if not changed:
-            tx.run("INSERT INTO auth_sets VALUES (?, ?, ?, ?, 'preauthorized', ?)",
-                   str(uuid.uuid4()), existing["id"], id_hash, pubkey, now_ts())
-        # Quirk kept: Location names a fresh id, not the existing device.
-        return new_id, None
+        # UpsertAuthSetStatus: flips a set with this key whatever its status (and whatever
+        # device it names); the device status is left as it was (a FIXME in deviceauth).
+        if not tx.run("UPDATE auth_sets SET status = 'preauthorized' "
+                      "WHERE id_hash = ? AND pubkey = ?", id_hash, pubkey):
+            tx.insert_auth_set(existing["id"], id_hash, pubkey, "preauthorized")
+        return new_id, None  # Location names a fresh id, not the existing device: kept
+    tx.insert_device(new_id, id_hash, canonical.dumps(identity), "preauthorized")
+    if lose_authset:
+        # 4.1.3 starts the status workflow before writing the auth set; this is its failure.
+        return None
+    jobs.append(inventory.status_job(new_id, "preauthorized"))
+    if tx.one("SELECT 1 FROM auth_sets WHERE id_hash = ? AND pubkey = ?", id_hash, pubkey):
+        # An auth set left by a deleted device (4.1.3) holds this key: AddAuthSet conflicts.
+        created = tx.device(new_id)
+        assert created is not None
+        return "", device_json(tx, created, with_sets=False)
+    tx.insert_auth_set(new_id, id_hash, pubkey, "preauthorized")
+    jobs.append(inventory.identity_job(new_id, identity))
+    return new_id, None
 
 
 def parse_auth_request(body: bytes) -> tuple[dict[str, Any], str, bytes]:
@@ -85,155 +108,103 @@ def parse_auth_request(body: bytes) -> tuple[dict[str, Any], str, bytes]:
     return identity, pubkey, canonical.identity_hash(identity)
 
 
-def authenticate(store: Store, body: bytes, signature: str | None,
-                 max_devices: int) -> Granted:
-    """The auth_requests rules of deviceauth (main): Granted, or ApiError 400/401."""
+def authenticate(sandbox: SandboxState, body: bytes, signature: str | None) -> Granted:
+    """The auth_requests rules (signature checked first, as in deviceauth main): Granted, or
+    ApiError 400/401 (500 where deviceauth fails on an inconsistent store)."""
     identity, pubkey, id_hash = parse_auth_request(body)
     if not signature:
         raise ApiError(400, "missing request signature header")
     if not verify_signature(pubkey, signature, body):
         raise ApiError(401, "signature verification failed")
-    with store.tx() as tx:
-        granted = _authenticate(tx, identity, pubkey, id_hash, max_devices)
-    # Raised after the commit: a first request's pending auth set must be kept.
-    if granted is None:
-        raise ApiError(401, UNAUTHORIZED)
-    return granted
+    jobs: list[Job] = []
+    with sandbox.store.tx() as tx:
+        outcome = _authenticate(tx, jobs, identity, pubkey, id_hash, sandbox.max_devices)
+    sandbox.inventory(*jobs)
+    # Raised after the commit: a first request's pending auth set is kept.
+    if isinstance(outcome, ApiError):
+        raise outcome
+    return outcome
 
 
-def _authenticate(tx: Tx, identity: dict[str, Any], pubkey: str, id_hash: bytes,
-                  max_devices: int) -> Granted | None:
-    # No `decommissioning` check: decommission() removes the device at once, so the flag is
-    # never set here (the real server answers 401 while its workflow runs).
+def _authenticate(tx: Tx, jobs: list[Job], identity: dict[str, Any], pubkey: str,
+                  id_hash: bytes, max_devices: int) -> Granted | ApiError:
+    auth = tx.one("SELECT * FROM auth_sets WHERE id_hash = ? AND pubkey = ? "
+                  "AND status = 'preauthorized'", id_hash, pubkey)
+    if auth is not None:
+        return _accept_preauthorized(tx, jobs, auth["id"], auth["device_id"], max_devices)
     device = tx.device_by_hash(id_hash)
-    auth = tx.one("SELECT * FROM auth_sets WHERE id_hash = ? AND pubkey = ?", id_hash, pubkey)
     if device is None:
         device_id = str(uuid.uuid4())
-        tx.insert_device(device_id, id_hash, canonical.dumps(identity), "pending")
-        tx.run("INSERT INTO auth_sets VALUES (?, ?, ?, ?, 'pending', ?)",
-               str(uuid.uuid4()), device_id, id_hash, pubkey, now_ts())
-        return None
-    if auth is None:
-        # Same identity, another key: a new pending set; the device keeps its status weight.
-        tx.run("INSERT INTO auth_sets VALUES (?, ?, ?, ?, 'pending', ?)",
-               str(uuid.uuid4()), device["id"], id_hash, pubkey, now_ts())
-        tx.recompute_status(device["id"])
-        return None
-    if auth["status"] == "preauthorized":
-        if device["status"] != "accepted" and _limit_reached(tx, max_devices):
-            raise ApiError(401, "unauthorized")
-        tx.run("UPDATE auth_sets SET status = 'accepted' WHERE id = ?", auth["id"])
-        tx.set_device_status(device["id"], "accepted")
-    elif auth["status"] != "accepted":
-        return None
-    tx.run("UPDATE devices SET check_in_time = ? WHERE id = ?", now_ts(), device["id"])
-    return Granted(device["id"], auth["id"])
-
-
-def set_status(store: Store, device_id: str, aid: str, status: str, max_devices: int) -> None:
-    """PUT …/auth/{aid}/status with the transitions of model.ValidateStatusTransition."""
-    if status not in ("accepted", "rejected", "pending"):
-        raise ApiError(400, "incorrect device status")
-    with store.tx() as tx:
-        auth = tx.auth_set(aid)
-        if auth is None:
-            raise ApiError(404, "authorization set not found")
-        if auth["device_id"] != device_id:
-            raise ApiError(400, "dev auth: dev ID and auth ID mismatch")
-        current = auth["status"]
-        if current == status:
-            return
-        allowed = {"accepted": ("pending", "rejected"), "rejected": ("pending", "accepted"),
-                   "pending": ("accepted", "rejected", "pending")}[status]
-        if current not in allowed:
-            raise ApiError(400, "dev auth: bad request")
+        tx.insert_device(device_id, id_hash, canonical.dumps(identity), "noauth")
+        jobs.append(inventory.identity_job(device_id, identity))
         device = tx.device(device_id)
-        if status == "accepted":
-            if device is not None and device["status"] != "accepted" \
-                    and _limit_reached(tx, max_devices):
-                raise ApiError(422, "maximum number of accepted devices reached")
-            # Only one accepted set per device: the others are rejected.
-            for other in tx.all("SELECT id FROM auth_sets WHERE device_id = ? AND "
-                                "status = 'accepted' AND id != ?", device_id, aid):
-                tx.run("UPDATE auth_sets SET status = 'rejected' WHERE id = ?", other["id"])
-                tx.run("DELETE FROM device_tokens WHERE jti = ?", other["id"])
-        if current == "accepted":
-            tx.run("DELETE FROM device_tokens WHERE jti = ?", aid)
-        tx.run("UPDATE auth_sets SET status = ? WHERE id = ?", status, aid)
-        tx.recompute_status(device_id)
+        assert device is not None
+    if device["decommissioning"]:
+        return ApiError(401, UNAUTHORIZED)
+    tx.run("INSERT OR IGNORE INTO auth_sets VALUES (?, ?, ?, ?, 'pending', ?)",
+           str(uuid.uuid4()), device["id"], id_hash, pubkey, now_ts())
+    if not update_device_status(tx, jobs, device["id"], None, device["status"]):
+        return ApiError(500, INTERNAL)
+    auth = tx.one("SELECT * FROM auth_sets WHERE id_hash = ? AND pubkey = ?", id_hash, pubkey)
+    if auth is None or auth["status"] != "accepted":
+        return ApiError(401, UNAUTHORIZED)
+    return Granted(auth["device_id"], auth["id"])
 
 
-def get_status(store: Store, device_id: str, aid: str) -> str:
-    with store.read() as tx:
-        auth = tx.auth_set(aid)
-        if auth is None or auth["device_id"] != device_id:
-            raise ApiError(404, "authorization set not found")
-        return str(auth["status"])
+def _accept_preauthorized(tx: Tx, jobs: list[Job], auth_id: str, device_id: str,
+                          max_devices: int) -> Granted | ApiError:
+    """handlePreAuthDevice: the preauthorized set becomes the device's one accepted set."""
+    device = tx.device(device_id)
+    if device is None:  # a set left by a device deleted with its preauthorized set (4.1.3)
+        return ApiError(500, INTERNAL)
+    if device["decommissioning"]:
+        return ApiError(401, UNAUTHORIZED)
+    if device["status"] != "accepted" and limit_reached(tx, max_devices):
+        return ApiError(401, "unauthorized")
+    # The key rotation: the previously accepted set is rejected (its token then fails).
+    tx.run("UPDATE auth_sets SET status = 'rejected' WHERE device_id = ? "
+           "AND status = 'accepted'", device_id)
+    tx.run("UPDATE auth_sets SET status = 'accepted' WHERE id = ?", auth_id)
+    update_device_status(tx, jobs, device_id, "accepted", device["status"])
+    return Granted(device_id, auth_id)
 
 
-def delete_auth_set(store: Store, device_id: str, aid: str) -> None:
-    with store.tx() as tx:
-        # deviceauth looks the set up by aid only.
-        auth = tx.auth_set(aid)
-        if auth is None:
-            raise ApiError(404, "", empty=True)
-        owner = auth["device_id"]
-        remaining = tx.auth_sets(owner)
-        if auth["status"] == "preauthorized" and len(remaining) == 1:
-            tx.delete_device(owner)
-            return
-        tx.run("DELETE FROM auth_sets WHERE id = ?", aid)
-        tx.run("DELETE FROM device_tokens WHERE jti = ?", aid)
-        tx.recompute_status(owner)
+def verify_device_token(sandbox: SandboxState, header: str | None) -> str:
+    """deviceauth's VerifyToken for the gateway: the device id of a valid device JWT whose
+    auth set is accepted and whose device is not being decommissioned; else 401 (403 when
+    expired), with no body, as the gateway passes deviceauth's answer on."""
+    token = (header or "").replace("Bearer", "", 1).replace("bearer", "", 1).strip()
+    if not token:
+        raise ApiError(401, "Authorization not present in header")
+    try:
+        claims = jwt.decode(token, sandbox.useradm.public, algorithms=["RS256"],
+                            options={"require": ["sub", "jti"], "verify_exp": False})
+    except jwt.PyJWTError:
+        raise ApiError(401, "", empty=True) from None
+    if claims.get("mender.device") is not True:
+        raise ApiError(401, "", empty=True)
+    expired = "exp" in claims and claims["exp"] <= time.time()
+    with sandbox.store.tx() as tx:
+        outcome = _verify(tx, str(claims["jti"]), expired)
+    if outcome is not None:
+        raise outcome  # after the commit: an expired token stays deleted
+    return str(claims["sub"])
 
 
-def decommission(store: Store, device_id: str) -> None:
-    """Removed at once: the real server flags `decommissioning` and removes it asynchronously."""
-    with store.tx() as tx:
-        if tx.device(device_id) is None:
-            raise ApiError(404, "", empty=True)
-        tx.delete_device(device_id)
-
-
-def list_devices(store: Store, statuses: list[str], ids: list[str], page: int,
-                 per_page: int) -> tuple[list[dict[str, Any]], bool]:
-    """One page ordered by (status, id), and whether another page follows."""
-    for status in statuses:
-        if status not in STATUSES:
-            raise ApiError(400, "filter status must be one of: accepted, pending, rejected, "
-                                "preauthorized or noauth")
-    where, args = [], []
-    if statuses:
-        where.append(f"status IN ({','.join('?' * len(statuses))})")
-        args.extend(statuses)
-    if ids:
-        where.append(f"id IN ({','.join('?' * len(ids))})")
-        args.extend(ids)
-    # Only placeholders are interpolated; every value is bound.
-    sql = "SELECT * FROM devices" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
-    sql += " ORDER BY status, id LIMIT ? OFFSET ?"
-    with store.read() as tx:
-        rows = tx.all(sql, *args, per_page + 1, offset(page, per_page))
-        devices = [device_json(tx, row) for row in rows[:per_page]]
-    return devices, len(rows) > per_page
-
-
-def count(store: Store, status: str | None) -> int:
-    if status is not None and status not in STATUSES:
-        raise ApiError(400, "filter status must be one of: accepted, pending, rejected, "
-                            "preauthorized or noauth")
-    with store.read() as tx:
-        if status is None:
-            row = tx.one("SELECT COUNT(*) FROM devices")
-        else:
-            row = tx.one("SELECT COUNT(*) FROM devices WHERE status = ?", status)
-    return int(row[0]) if row else 0
-
-
-def get_device(store: Store, device_id: str) -> dict[str, Any]:
-    with store.read() as tx:
-        row = tx.device(device_id)
-        if row is None:
-            raise ApiError(404, "device not found")
-        return device_json(tx, row)
-
+def _verify(tx: Tx, jti: str, expired: bool) -> ApiError | None:
+    if expired:
+        # handleExpiredToken deletes the token, then answers 403.
+        gone = tx.run("DELETE FROM device_tokens WHERE jti = ?", jti)
+        return ApiError(403 if gone else 401, "", empty=True)
+    if tx.one("SELECT 1 FROM device_tokens WHERE jti = ?", jti) is None:
+        return ApiError(401, "", empty=True)
+    auth = tx.auth_set(jti)
+    if auth is None or auth["status"] != "accepted":
+        return ApiError(401, "", empty=True)
+    device = tx.device(auth["device_id"])
+    if device is None:
+        return ApiError(500, INTERNAL)
+    if device["decommissioning"]:
+        return ApiError(401, "", empty=True)
+    tx.update_device(device["id"], "check_in_time", now_ts())
+    return None

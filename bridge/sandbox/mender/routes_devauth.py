@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from bridge.sandbox.mender import canonical, devauth
+from bridge.sandbox.mender import authsets, canonical, devauth, listing
 from bridge.sandbox.mender.crypto import KeyDecodeError, normalize_pubkey
 from bridge.sandbox.mender.state import state
+from bridge.sandbox.mender.store import now_ts
 from bridge.sandbox.mender.web import (
     ApiError,
     empty_response,
@@ -64,7 +65,7 @@ def _preauth_request() -> tuple[dict[str, Any], str, bool]:
 def preauthorize() -> Response:
     require_json()
     identity, pubkey, force = _preauth_request()
-    device_id, conflict = devauth.preauthorize(state().store, identity, pubkey, force)
+    device_id, conflict = devauth.preauthorize(state(), identity, pubkey, force)
     if conflict is not None:
         response = jsonify(conflict)
         response.status_code = 409
@@ -78,7 +79,7 @@ def preauthorize() -> Response:
 
 def _page(statuses: list[str], ids: list[str]) -> Response:
     page, per_page = paging()
-    devices, has_next = devauth.list_devices(state().store, statuses, ids, page, per_page)
+    devices, has_next = listing.list_devices(state().store, statuses, ids, page, per_page)
     response = jsonify(devices)
     response.headers["Link"] = link_header(page, per_page, has_next)
     return response
@@ -116,23 +117,23 @@ def search_devices() -> Response:
 
 @management.get("/devices/count")
 def count_devices() -> Response:
-    return jsonify(count=devauth.count(state().store, request.args.get("status")))
+    return jsonify(count=listing.count(state().store, request.args.get("status")))
 
 
 @management.get("/devices/<device_id>")
 def get_device(device_id: str) -> Response:
-    return jsonify(devauth.get_device(state().store, device_id))
+    return jsonify(listing.get_device(state().store, device_id))
 
 
 @management.delete("/devices/<device_id>")
 def decommission(device_id: str) -> Response:
-    devauth.decommission(state().store, device_id)
+    authsets.decommission(state(), device_id)
     return empty_response(204)
 
 
 @management.delete("/devices/<device_id>/auth/<aid>")
 def delete_auth_set(device_id: str, aid: str) -> Response:
-    devauth.delete_auth_set(state().store, device_id, aid)
+    authsets.delete_auth_set(state(), device_id, aid)
     return empty_response(204)
 
 
@@ -146,20 +147,20 @@ def put_status(device_id: str, aid: str) -> Response:
     status = data.get("status") if isinstance(data, dict) else None
     if not isinstance(status, str):
         raise ApiError(400, "incorrect device status")
-    devauth.set_status(state().store, device_id, aid, status, state().max_devices)
+    authsets.set_status(state(), device_id, aid, status)
     return empty_response(204)
 
 
 @management.get("/devices/<device_id>/auth/<aid>/status")
 def get_status(device_id: str, aid: str) -> Response:
-    return jsonify(status=devauth.get_status(state().store, device_id, aid))
+    return jsonify(status=authsets.get_status(state(), aid))
 
 
 @management.delete("/tokens/<jti>")
 def revoke_token(jti: str) -> Response:
     with state().store.tx() as tx:
         if not tx.run("DELETE FROM device_tokens WHERE jti = ?", jti):
-            raise ApiError(404, "token not found")
+            raise ApiError(404, "", empty=True)
     return empty_response(204)
 
 
@@ -172,11 +173,12 @@ def max_devices() -> Response:
 def auth_requests() -> Response:
     require_json()
     sandbox = state()
-    granted = devauth.authenticate(sandbox.store, raw_body(),
-                                   request.headers.get("X-MEN-Signature"), sandbox.max_devices)
+    granted = devauth.authenticate(sandbox, raw_body(), request.headers.get("X-MEN-Signature"))
+    g.device_id = granted.device_id
     token, expires = sandbox.useradm.device_token(granted.device_id, granted.auth_set_id)
     with sandbox.store.tx() as tx:
         tx.run("INSERT OR REPLACE INTO device_tokens VALUES (?, ?, ?)",
                granted.auth_set_id, granted.device_id, expires)
+        tx.update_device(granted.device_id, "check_in_time", now_ts())
     current_app.logger.debug("device %s authenticated", granted.device_id)
     return Response(token, status=200, content_type="application/jwt")

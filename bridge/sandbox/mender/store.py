@@ -1,4 +1,4 @@
-"""SQLite persistence of the Mender stand-in: devices, auth sets, users and tokens.
+"""SQLite persistence of the Mender stand-in: devices, auth sets, tokens, users and inventory.
 
 One connection in WAL mode behind a lock: werkzeug starts a thread per connection, and
 serialising in-process avoids SQLite's sleeping busy handler, which costs far more than the
@@ -11,12 +11,11 @@ import datetime as dt
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from bridge.sandbox.mender import canonical
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -28,10 +27,6 @@ CREATE TABLE IF NOT EXISTS auth_sets (
   id TEXT PRIMARY KEY, device_id TEXT NOT NULL, id_hash BLOB NOT NULL, pubkey TEXT NOT NULL,
   status TEXT NOT NULL, ts TEXT NOT NULL, UNIQUE (id_hash, pubkey));
 CREATE INDEX IF NOT EXISTS auth_sets_by_device ON auth_sets (device_id);
-CREATE TABLE IF NOT EXISTS attributes (
-  device_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
-  PRIMARY KEY (device_id, name));
-CREATE INDEX IF NOT EXISTS attributes_by_value ON attributes (name, value);
 CREATE TABLE IF NOT EXISTS device_tokens (
   jti TEXT PRIMARY KEY, device_id TEXT NOT NULL, expires INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
@@ -40,10 +35,18 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS pats (
   id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, created_ts TEXT NOT NULL,
   expiration_date TEXT, last_used TEXT, UNIQUE (user_id, name));
+CREATE TABLE IF NOT EXISTS inv_devices (
+  id TEXT PRIMARY KEY, created_ts TEXT NOT NULL, updated_ts TEXT NOT NULL, tags_etag TEXT);
+CREATE TABLE IF NOT EXISTS inv_attributes (
+  device_id TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
+  description TEXT, ts TEXT, PRIMARY KEY (device_id, scope, name));
+CREATE INDEX IF NOT EXISTS inv_attributes_by_value ON inv_attributes (scope, name, value);
 """
 
-# Device status is the strongest status among its auth sets (DeviceStatusFromAuthSetStatuses).
-WEIGHT = {"accepted": 4, "preauthorized": 3, "pending": 2, "rejected": 1}
+
+
+class BrokenStatus(Exception):
+    """More than one accepted or preauthorized auth set: deviceauth's ErrDevStatusBroken."""
 
 
 def now_ts() -> str:
@@ -79,15 +82,26 @@ class Tx:
     def auth_sets(self, device_id: str) -> list[sqlite3.Row]:
         return self.all("SELECT * FROM auth_sets WHERE device_id = ? ORDER BY ts, id", device_id)
 
-    def set_device_status(self, device_id: str, status: str) -> None:
-        self.run("UPDATE devices SET status = ?, updated_ts = ? WHERE id = ?",
-                 status, now_ts(), device_id)
+    def update_device(self, device_id: str, column: str, value: Any) -> None:
+        # deviceauth's UpdateDevice sets updated_ts whatever it changes.
+        assert column in ("status", "decommissioning", "check_in_time")
+        self.run(f"UPDATE devices SET {column} = ?, updated_ts = ? WHERE id = ?",  # noqa: S608
+                 value, now_ts(), device_id)
 
-    def recompute_status(self, device_id: str) -> str:
-        statuses = [r["status"] for r in self.auth_sets(device_id)]
-        status = max(statuses, key=WEIGHT.__getitem__) if statuses else "noauth"
-        self.set_device_status(device_id, status)
-        return status
+    def derived_status(self, device_id: str) -> str:
+        """Device status from its auth sets as deviceauth's getDeviceStatus computes it:
+        "noauth" without sets, BrokenStatus with two accepted or two preauthorized sets."""
+        counts: dict[str, int] = {}
+        for row in self.auth_sets(device_id):
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        if not counts:
+            return "noauth"
+        if counts.get("accepted", 0) > 1 or counts.get("preauthorized", 0) > 1:
+            raise BrokenStatus(device_id)
+        for status in ("accepted", "preauthorized", "pending", "rejected"):
+            if counts.get(status):
+                return status
+        raise BrokenStatus(device_id)
 
     def accepted_count(self) -> int:
         row = self.one("SELECT COUNT(*) FROM devices WHERE status = 'accepted'")
@@ -97,13 +111,17 @@ class Tx:
         ts = now_ts()
         self.run("INSERT INTO devices (id, id_hash, identity, status, created_ts, updated_ts) "
                  "VALUES (?, ?, ?, ?, ?, ?)", device_id, id_hash, identity, status, ts, ts)
-        attrs = [(device_id, k, canonical.dumps(v))
-                 for k, v in json.loads(identity).items() if k != "status"]
-        self.conn.executemany("INSERT INTO attributes VALUES (?, ?, ?)", attrs)
+
+    def insert_auth_set(self, device_id: str, id_hash: bytes, pubkey: str, status: str) -> str:
+        auth_id = str(uuid.uuid4())
+        self.run("INSERT INTO auth_sets VALUES (?, ?, ?, ?, ?, ?)",
+                 auth_id, device_id, id_hash, pubkey, status, now_ts())
+        return auth_id
 
     def delete_device(self, device_id: str) -> None:
-        for table, column in (("auth_sets", "device_id"), ("attributes", "device_id"),
-                              ("device_tokens", "device_id"), ("devices", "id")):
+        """deviceauth's DeleteDevice: the device, its auth sets and its tokens."""
+        for table, column in (("auth_sets", "device_id"), ("device_tokens", "device_id"),
+                              ("devices", "id")):
             self.run(f"DELETE FROM {table} WHERE {column} = ?", device_id)  # noqa: S608
 
 
@@ -111,6 +129,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._closed = False
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -137,8 +156,13 @@ class Store:
         with self._lock:
             yield Tx(self._conn)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._conn.close()
 
 

@@ -23,6 +23,7 @@ ISSUER = "Mender"
 TOKEN_LIFETIME = 604800  # jwt_exp_timeout default of useradm and deviceauth
 PAT_MAX_EXPIRATION = 31536000
 PAT_LIMIT = 10
+PASSWORD_MIN = 8  # useradm refuses shorter passwords with 422
 REALM = {"WWW-Authenticate": 'Bearer realm="ManagementJWT"'}
 NO_EXPIRY = "0001-01-01T00:00:00Z"  # Go's zero time, for a PAT that never expires (inference)
 
@@ -62,6 +63,16 @@ class Useradm:
                 tx.run("UPDATE users SET password = ? WHERE id = ?",
                        _hash_password(password), row["id"])
             return str(row["id"])
+
+    def create_user(self, email: str, password: str) -> str:
+        """POST /users: a new user's id; 422 if the email is taken."""
+        with self.store.tx() as tx:
+            if tx.one("SELECT 1 FROM users WHERE email = ?", email.lower()):
+                raise ApiError(422, "user with the same email already exists")
+            user_id = str(uuid.uuid4())
+            tx.run("INSERT INTO users VALUES (?, ?, ?, ?)", user_id, email.lower(),
+                   _hash_password(password), now_ts())
+        return user_id
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.key, algorithm="RS256")
