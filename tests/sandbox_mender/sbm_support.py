@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +24,11 @@ AUTH_REQUESTS = "/api/devices/v1/authentication/auth_requests"
 LOGIN = "/api/management/v1/useradm/auth/login"
 TOKENS = "/api/management/v1/useradm/settings/tokens"
 SEARCH = "/api/management/v2/inventory/filters/search"
+INVENTORY = "/api/management/v1/inventory"
+DEVICE_INVENTORY = "/api/devices/v1/inventory/device/attributes"
+NEXT_V2 = "/api/devices/v2/deployments/device/deployments/next"
+NEXT_V1 = "/api/devices/v1/deployments/device/deployments/next"
+T = TypeVar("T")
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
@@ -98,13 +105,46 @@ class Mender:
         return self.call("PUT", f"{DEVAUTH}/devices/{device_id}/auth/{aid}/status",
                          json={"status": status})
 
+    def device_call(self, token: str, method: str, path: str,
+                    **kwargs: Any) -> requests.Response:
+        """A device API call with a device JWT."""
+        return self.session.request(method, self.url + path, timeout=10,
+                                    headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    def set_faults(self, **values: Any) -> None:
+        response = self.session.post(self.url + "/_sandbox/faults", json=values, timeout=10)
+        assert response.status_code == 200, response.text
+
+    def inventory_status(self, device_id: str) -> str | None:
+        """The identity-scope `status` in the device's inventory record; None without one."""
+        response = self.call("GET", f"{INVENTORY}/devices/{device_id}")
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        found = [a["value"] for a in response.json()["attributes"]
+                 if (a["scope"], a["name"]) == ("identity", "status")]
+        return found[0] if found else None
+
     def stop(self) -> None:
         self.session.close()
         self.server.stop()
 
 
-def start(data_dir: Path, *, max_devices: int = -1) -> Mender:
-    faults = Faults()
+def eventually(read: Callable[[], T], wanted: Callable[[T], bool], *,
+               timeout: float = 15.0) -> T:
+    """Poll `read()` until `wanted(value)` holds, within a deadline (inventory and the
+    workflows are asynchronous); fail with the last value read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if wanted(value):
+            return value
+        assert time.monotonic() < deadline, f"still {value!r} after {timeout} s"
+        time.sleep(0.05)
+
+
+def start(data_dir: Path, *, max_devices: int = -1, faults: Faults | None = None) -> Mender:
+    faults = faults or Faults()
     app = create_app(data_dir, faults=faults, max_devices=max_devices)
     server = serve(app)
     login = requests.post(server.url + LOGIN, auth=(DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD),

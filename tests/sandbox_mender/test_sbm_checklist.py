@@ -1,4 +1,4 @@
-"""docs/mender-api-facts.md §13, point by point: which tests show each fidelity point of the
+"""docs/mender-api.md#checklist, point by point: which tests show each fidelity point of the
 stand-in (checked to exist), and the tests for the parts no other module covers.
 
 Not covered, on purpose: "per tenant" (point 2) — the sandbox has a single tenant.
@@ -47,6 +47,7 @@ CHECKLIST: dict[int, list[str]] = {
         "test_sbm_real_clients.py::test_preauthorized_device_is_accepted_on_its_first_request"],
     # 429 + Retry-After, 413 above 1 MiB, 401 + WWW-Authenticate.
     9: ["test_sbm_checklist.py::test_throttled_answer_is_429_with_retry_after_and_error_body",
+        "test_sbm_ratelimit.py::test_fixed_window_answers_429_right_after_the_quota",
         "test_sbm_conventions.py::test_bodies_above_one_mebibyte_are_413",
         "test_sbm_useradm.py::test_management_calls_need_a_valid_bearer_token"],
 }
@@ -58,7 +59,7 @@ def test_every_checklist_point_names_existing_tests() -> None:
         for test in tests:
             module, name = test.split("::")
             source = (HERE / module).read_text(encoding="utf-8")
-            assert f"\ndef {name}(" in source, f"§13 point {point}: {test} is missing"
+            assert f"\ndef {name}(" in source, f"checklist point {point}: {test} is missing"
 
 
 def test_default_page_is_20_devices(fresh: Mender) -> None:

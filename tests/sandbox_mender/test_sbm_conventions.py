@@ -1,4 +1,4 @@
-"""Request ids, size limit, faults, and the Go-canonical identity hashing (facts §3, §8, §9)."""
+"""Request ids, size limit, faults, and the Go-canonical identity hashing (docs/mender-api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The device `auth_requests` endpoint of the Mender stand-in (facts §6)."""
+"""The device `auth_requests` endpoint of the Mender stand-in (docs/mender-api.md#device-auth)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Listing, counting, auth-set status changes, deletion and decommissioning (facts §4, §5)."""
+"""Listing, counting, auth-set status changes, deletion and decommissioning (docs/mender-api.md)."""
 
 from __future__ import annotations
 
@@ -169,21 +169,6 @@ def test_deleting_the_only_preauthorized_set_deletes_the_device(mender: Mender) 
     response = mender.call("DELETE", f"{DEVAUTH}/devices/{device_id}/auth/{aid}")
     assert response.status_code == 204
     assert mender.call("GET", f"{DEVAUTH}/devices/{device_id}").status_code == 404
-
-
-def test_deleting_one_of_two_sets_keeps_the_device_and_recomputes_status(
-        mender: Mender) -> None:
-    identity = unique_identity()
-    location = mender.preauthorize(identity, public_pem(new_key())).headers["Location"]
-    device_id = device_id_of(location)
-    mender.authenticate(new_key(), identity)
-    sets = {a["status"]: a["id"] for a in mender.device(device_id)["auth_sets"]}
-    assert mender.device(device_id)["status"] == "preauthorized"
-    assert mender.call("DELETE", f"{DEVAUTH}/devices/{device_id}/auth/"
-                                 f"{sets['preauthorized']}").status_code == 204
-    device = mender.device(device_id)
-    assert device["status"] == "pending"
-    assert [a["id"] for a in device["auth_sets"]] == [sets["pending"]]
 
 
 def test_unknown_deletes_are_404_with_an_empty_body(mender: Mender) -> None:

@@ -1,4 +1,4 @@
-"""Preauthorization and device reads of the Mender stand-in over real HTTP (facts §1–§4)."""
+"""Preauthorization and device reads of the Mender stand-in over real HTTP (docs/mender-api.md)."""
 
 from __future__ import annotations
 

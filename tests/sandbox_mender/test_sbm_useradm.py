@@ -1,4 +1,4 @@
-"""Login, Personal Access Tokens, the management token check, inventory search (facts §4, §7)."""
+"""Login, users, Personal Access Tokens, the management token check (docs/mender-api.md#login)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from sbm_support import (
     DEVAUTH,
     LOGIN,
-    SEARCH,
     TOKENS,
     Mender,
-    device_id_of,
     new_key,
-    public_pem,
-    unique_identity,
 )
 
 from bridge.sandbox.mender import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
@@ -100,32 +96,16 @@ def test_personal_access_tokens(fresh: Mender) -> None:
     assert revoked.status_code == 401
 
 
-def test_inventory_identity_search(mender: Mender) -> None:
-    identity = {"google_iot_id": unique_identity()["google_iot_id"], "sn": "7"}
-    device_id = device_id_of(mender.preauthorize(identity, public_pem(new_key())).headers[
-        "Location"])
-    query = {"filters": [{"scope": "identity", "attribute": "google_iot_id", "type": "$eq",
-                          "value": identity["google_iot_id"]}]}
-    response = mender.call("POST", SEARCH, json=query)
-    assert response.status_code == 200
-    assert response.headers["X-Total-Count"] == "1"
-    [device] = response.json()
-    assert device["id"] == device_id
-    assert {(a["scope"], a["name"], a["value"]) for a in device["attributes"]} == {
-        ("identity", "google_iot_id", identity["google_iot_id"]), ("identity", "sn", "7"),
-        ("identity", "status", "preauthorized")}
-    query["filters"][0]["value"] = "nobody"
-    assert mender.call("POST", SEARCH, json=query).json() == []
-    both = mender.call("POST", SEARCH, json={"filters": [
-        {"scope": "identity", "attribute": "sn", "type": "$in", "value": ["7", "8"]},
-        {"scope": "identity", "attribute": "google_iot_id", "type": "$eq",
-         "value": identity["google_iot_id"]}]})
-    assert [d["id"] for d in both.json()] == [device_id]
-
-
-def test_inventory_search_refuses_what_it_does_not_implement(mender: Mender) -> None:
-    response = mender.call("POST", SEARCH, json={"filters": [
-        {"scope": "inventory", "attribute": "x", "type": "$regex", "value": "a"}]})
-    assert response.status_code == 400
-    assert mender.call("POST", SEARCH, data="x", headers={"Content-Type": "text/plain"}
-                       ).status_code == 415
+def test_an_admin_creates_a_user_who_can_log_in(fresh: Mender) -> None:
+    users = "/api/management/v1/useradm/users"
+    body = {"email": "Second@Sandbox.local", "password": "second-password"}
+    created = fresh.call("POST", users, json=body)
+    assert created.status_code == 201 and created.headers["Location"].startswith("users/")
+    assert fresh.call("POST", users, json=body).status_code == 422  # the email is taken
+    short = fresh.call("POST", users, json={"email": "third@sandbox.local", "password": "x"})
+    assert short.status_code == 422
+    login = requests.post(fresh.url + LOGIN, auth=("second@sandbox.local", "second-password"),
+                          timeout=10)
+    assert login.status_code == 200
+    claims = jwt.decode(login.text, options={"verify_signature": False})
+    assert claims["sub"] == created.headers["Location"].removeprefix("users/")

@@ -60,24 +60,31 @@ def key_value_script(identity: Mapping[str, str]) -> bytes:
 
 
 @contextlib.contextmanager
-def installed_identity_script(script: bytes) -> Iterator[None]:
-    """Hold `identity_lock()` with `script` installed at the client's fixed path (mode 0755);
-    restore whatever was there before on the way out."""
+def installed_device_files(files: Mapping[Path, bytes]) -> Iterator[None]:
+    """Hold `identity_lock()` with `files` written at their (fixed, system) paths, mode 0755;
+    put back whatever was at each path on the way out."""
     with identity_lock():
-        previous = IDENTITY_SCRIPT.read_bytes() if IDENTITY_SCRIPT.exists() else None
-        previous_mode = IDENTITY_SCRIPT.stat().st_mode & 0o7777 if previous is not None else None
-        IDENTITY_SCRIPT.parent.mkdir(parents=True, exist_ok=True)
-        IDENTITY_SCRIPT.write_bytes(script)
-        IDENTITY_SCRIPT.chmod(0o755)
+        previous: dict[Path, tuple[bytes, int] | None] = {}
         try:
+            for path, data in files.items():
+                previous[path] = ((path.read_bytes(), path.stat().st_mode & 0o7777)
+                                  if path.exists() else None)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                path.chmod(0o755)
             yield
         finally:
-            if previous is None:
-                IDENTITY_SCRIPT.unlink(missing_ok=True)
-            else:
-                IDENTITY_SCRIPT.write_bytes(previous)
-                if previous_mode is not None:
-                    IDENTITY_SCRIPT.chmod(previous_mode)
+            for path, saved in previous.items():
+                if saved is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(saved[0])
+                    path.chmod(saved[1])
+
+
+def installed_identity_script(script: bytes) -> contextlib.AbstractContextManager[None]:
+    """`installed_device_files` with `script` as the client's identity script."""
+    return installed_device_files({IDENTITY_SCRIPT: script})
 
 
 def run_bootstrap(
