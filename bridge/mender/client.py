@@ -29,7 +29,7 @@ from bridge.model import (
 
 DEVICES = "/api/management/v2/devauth/devices"
 INVENTORY_SEARCH = "/api/management/v2/inventory/filters/search"
-PER_PAGE = 500  # the server's maximum (facts §4)
+PER_PAGE = 500  # the server's maximum (docs/mender-api.md#listing)
 FIND_PER_PAGE = 20
 SETTABLE = frozenset({AuthStatus.ACCEPTED, AuthStatus.REJECTED, AuthStatus.PENDING})
 # Only to put a key in Mender's normal form; what may be sent is the core's key policy. The core
@@ -110,7 +110,7 @@ class MenderClient:
         response, rid = self._http.request(op, "POST", DEVICES, json=body, allow=(409,))
         if response.status_code != 409:
             return Preauthorized(parse.location_id(response.headers.get("Location")))
-        # The 409 body is the existing Device, not an error object (facts §1).
+        # The 409 body is the existing Device, not an error (docs/mender-api.md#preauthorize).
         try:
             return AlreadyExists(parse.device(parse.json_body(response.text)))
         except parse.BodyError:
@@ -189,7 +189,7 @@ class MenderClient:
     def set_auth_status(self, device_id: str, auth_id: str, status: AuthStatus) -> None:
         status = AuthStatus(status)
         if status not in SETTABLE:
-            # The server answers 400 "incorrect device status" (facts §5); never send it.
+            # The server answers 400 "incorrect device status" (docs/mender-api.md#auth-sets).
             raise PermanentApiError(f"an auth set cannot be set to {status.value!r} (only "
                                     "accepted, rejected or pending)", service=MENDER_SERVICE)
         path = f"{DEVICES}/{_q(device_id)}/auth/{_q(auth_id)}/status"
@@ -207,7 +207,7 @@ class MenderClient:
     def _delete(self, op: str, path: str) -> None:
         response, rid = self._http.request(op, "DELETE", path, allow=(404,))
         if response.status_code == 404 and response.content:
-            # The server's 404 here is empty-bodied (facts §5); a non-JSON 404 page comes from
+            # The 404 here is empty-bodied (docs/mender-api.md#errors); a non-JSON 404 page is from
             # something else (a wrong base URL), which must not pass for "already gone".
             try:
                 parse.json_body(response.text)

@@ -1,6 +1,6 @@
 """Mender JSON bodies → bridge.model objects, strictly: a body of the wrong shape is an ApiError.
 
-Shapes follow the server code rather than the spec where they differ (facts §1, §4, §13):
+Shapes follow the server code rather than the spec where they differ (docs/mender-api.md#specs):
 a 409 preauthorize body is a Device with `auth_sets: null`; auth sets carry no `device_id`.
 """
 

@@ -210,7 +210,7 @@ class Transport:
             raise api_error("login", "POST", LOGIN_PATH, response, rid,
                             AUTH_HINTS.get(("login", response.status_code), ""))
         text = response.text.strip()
-        # The server answers application/jwt (raw token, facts §7); the spec also allows a
+        # The server answers application/jwt (docs/mender-api.md#login); the spec also allows a
         # JSON string.
         if text.startswith('"'):
             try:

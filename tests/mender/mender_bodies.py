@@ -1,4 +1,4 @@
-"""Response bodies and keys shaped as the Mender server sends them (facts §1, §4, §9)."""
+"""Response bodies and keys shaped as the Mender server sends them (docs/mender-api.md)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ RSA_PKCS1 = RSA_KEY.public_key().public_bytes(
 
 def auth_set(aid: str, identity: dict[str, str], pubkey: str = EC_PEM,
              status: str = "preauthorized") -> dict[str, Any]:
-    # No `device_id`: the server does not serialize it (facts §4, §13.6).
+    # No `device_id`: the server does not serialize it (docs/mender-api.md#listing).
     return {"id": aid, "identity_data": identity, "pubkey": pubkey, "ts": TS, "status": status}
 
 

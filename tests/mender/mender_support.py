@@ -30,7 +30,7 @@ def load_openapi() -> Any:
         return None
     from openapi_core import Config, OpenAPI
 
-    # facts §7, §13: the login answer is a raw JWT (application/jwt), a string to validate.
+    # docs/mender-api.md#login: the login answer is a raw JWT (application/jwt), a string.
     config = Config(extra_media_type_deserializers={"application/jwt": _text})
     return OpenAPI.from_file_path(str(spec), config=config)
 
@@ -74,18 +74,18 @@ class Contract:
             return  # a dropped connection or timeout: no answer to validate
         status, content = response.status_code, response.content
         if status == 404 and not content:
-            return  # facts §5, §9: DELETE 404s are empty-bodied although the spec gives a body
+            return  # docs/mender-api.md#errors: DELETE 404s are empty-bodied (spec: a body)
         body = json.loads(content) if content and _is_json(response) else None
         if status == 409 and isinstance(body, dict) and body.get("auth_sets", 0) is None:
-            # facts §1, §13.1: the 409 Device carries `auth_sets: null`; the spec says array.
+            # docs/mender-api.md#preauthorize: the 409 Device has `auth_sets: null` (spec: array).
             content = json.dumps({k: v for k, v in body.items() if k != "auth_sets"}).encode()
         answer = _Answer(content, status, response.headers.get("Content-Type", ""),
                          Headers(dict(response.headers)))
         try:
             self.openapi.validate_response(oreq, answer)
         except ResponseNotFound:
-            # facts §8, §9: 401/413/415/429/503… are not listed for every operation, but all
-            # carry the common Error body.
+            # docs/mender-api.md#errors: 401/413/415/429/503… are not listed for every operation,
+            # but all carry the common Error body.
             jsonschema.validate(body, ERROR_SCHEMA)
 
 

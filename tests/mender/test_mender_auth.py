@@ -26,7 +26,7 @@ def _login_client(**kw: Any) -> MenderClient:
 
 
 def _jwt(token: str) -> dict[str, Any]:
-    # facts §7: the login answer is the raw JWT, Content-Type application/jwt.
+    # docs/mender-api.md#login: the login answer is the raw JWT, Content-Type application/jwt.
     return {"body": token, "status": 200, "content_type": "application/jwt"}
 
 

@@ -44,7 +44,7 @@ def _assert_common_headers(call: responses.Call) -> None:
 
 def test_preauthorize_201_returns_the_id_of_the_relative_location(
         client: MenderClient, mender_api: responses.RequestsMock) -> None:
-    # facts §1: Location is relative, literally "devices/<id>", and the body is empty.
+    # docs/mender-api.md#preauthorize: Location is relative, "devices/<id>"; the body is empty.
     mender_api.post(DEVICES, status=201, headers={"Location": "devices/6e1f-new"})
     result = client.preauthorize(IDENTITY, EC_PEM)
     assert result == Preauthorized(location_id="6e1f-new")
@@ -70,7 +70,7 @@ def test_preauthorize_sends_the_key_in_mender_normal_form_and_force(
 def test_preauthorize_409_returns_the_existing_device_without_auth_sets(
         client: MenderClient, mender_api: responses.RequestsMock) -> None:
     existing = device("dev-uuid-1", IDENTITY, status="accepted")
-    existing["auth_sets"] = None  # facts §1: GetDeviceByIdentityDataHash loads no auth sets
+    existing["auth_sets"] = None  # docs/mender-api.md#preauthorize: no auth sets loaded
     mender_api.post(DEVICES, status=409, json=existing)
     result = client.preauthorize(IDENTITY, EC_PEM)
     assert result == AlreadyExists(MenderDevice("dev-uuid-1", IDENTITY, AuthStatus.ACCEPTED,
@@ -87,7 +87,7 @@ def test_preauthorize_refuses_a_key_mender_cannot_parse_before_sending(
 
 def test_preauthorize_converts_a_pkcs1_key_that_mender_would_refuse(
         client: MenderClient, mender_api: responses.RequestsMock) -> None:
-    # facts §2: the server rejects "RSA PUBLIC KEY" blocks; the client sends PKIX.
+    # docs/mender-api.md#keys: the server rejects "RSA PUBLIC KEY" blocks; the client sends PKIX.
     mender_api.post(DEVICES, status=201, headers={"Location": "devices/x"})
     client.preauthorize(IDENTITY, RSA_PKCS1)
     body = _json(mender_api.calls[0])
@@ -187,7 +187,7 @@ def test_set_auth_status_puts_the_status(client: MenderClient, mender_api: respo
 @pytest.mark.parametrize("status", [AuthStatus.PREAUTHORIZED, AuthStatus.NOAUTH])
 def test_set_auth_status_never_sends_what_the_server_refuses(
         client: MenderClient, mender_api: responses.RequestsMock, status: AuthStatus) -> None:
-    # facts §5: "preauthorized" → 400 incorrect device status, although the spec enum lists it.
+    # docs/mender-api.md#auth-sets: "preauthorized" → 400, although the spec's enum lists it.
     with pytest.raises(PermanentApiError, match=status.value):
         client.set_auth_status("d1", "a1", status)
     assert len(mender_api.calls) == 0
@@ -211,7 +211,7 @@ def test_set_auth_status_422_at_the_device_limit_is_permanent(
 def test_deletes_succeed_and_an_empty_404_means_already_gone(
         client: MenderClient, mender_api: responses.RequestsMock, op: object, url: str,
         status: int) -> None:
-    # facts §5: both DELETEs answer 404 with an empty body when the object is unknown.
+    # docs/mender-api.md#errors: both DELETEs answer 404 with an empty body for an unknown id.
     mender_api.delete(url, status=status, body="")
     assert callable(op)
     assert op(client) is None

@@ -1,7 +1,7 @@
 """Contract: every request the client can send, and the answers the tests feed it, against the
 Mender OpenAPI spec (bundled, ref-resolved). Every other test in this folder is checked the same
 way by the `mender_api` fixture; here the coverage is asserted and the checker is shown to bite.
-Where the spec and the facts disagree, the facts win (facts §13) and the comment says where."""
+Where spec and server differ, the server wins (docs/mender-api.md#specs); comments say where."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def spec(openapi: Any) -> Any:
 def _serve_everything(mock: responses.RequestsMock) -> None:
     mock.post(LOGIN, body="eyJhbGciOiJSUzI1NiJ9.e30.sig", content_type="application/jwt")
     existing = device("d1", IDENTITY, "accepted")
-    existing["auth_sets"] = None  # facts §1: null in a 409 body; the checker knows
+    existing["auth_sets"] = None  # docs/mender-api.md#preauthorize: null in a 409 body
     mock.post(DEVICES, status=409, json=existing)
     mock.post(DEVICES, status=201, headers={"Location": "devices/new-id"})
     mock.get(f"{DEVICES}/d1", json=device("d1", IDENTITY, "accepted"))
@@ -45,7 +45,7 @@ def _serve_everything(mock: responses.RequestsMock) -> None:
         headers={"X-Total-Count": "1"})
     mock.put(f"{DEVICES}/d1/auth/a1/status", status=204)
     mock.delete(f"{DEVICES}/d1/auth/a1", status=204)
-    mock.delete(f"{DEVICES}/d1", status=404)  # facts §5: empty-bodied
+    mock.delete(f"{DEVICES}/d1", status=404)  # docs/mender-api.md#errors: no body
 
 
 def test_every_request_the_client_sends_matches_the_spec(spec: Any) -> None:

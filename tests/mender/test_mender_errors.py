@@ -48,7 +48,7 @@ RETRIED = {429, 500, 503}
 
 
 def _echo(status: int, extra: dict[str, str] | None = None) -> Callable[..., Any]:
-    """An answer echoing the request id, as the server's requestid middleware does (facts §8)."""
+    """An answer echoing the request id, as the server does (docs/mender-api.md#errors)."""
 
     def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         rid = str(request.headers["X-MEN-RequestID"])

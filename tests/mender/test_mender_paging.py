@@ -20,7 +20,7 @@ LIST_PATH = "/api/management/v2/devauth/devices"
 
 def _fleet_server(total: int, pages_served: list[int], link_host: str = "") -> Any:
     """Answers list pages as deviceauth does: `Link` with first, prev and next (only when
-    another page exists), the path relative to the server (facts §4)."""
+    another page exists), the path relative to the server (docs/mender-api.md#listing)."""
 
     def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
         query = parse_qs(urlsplit(str(request.url)).query)

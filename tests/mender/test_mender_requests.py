@@ -1,5 +1,5 @@
 """Every request the client sends, exactly: method, path, query, headers and JSON body, one row
-per operation (facts §1, §4, §5, §7). The `mender_api` fixture also validates each against the spec.
+per operation (docs/mender-api.md). The `mender_api` fixture also validates each against the spec.
 """
 
 from __future__ import annotations

@@ -62,12 +62,12 @@ def test_one_device_from_preauthorization_to_decommission(sandbox: object) -> No
         c.decommission(device_id)
         c.decommission(device_id)
         with pytest.raises(NotFound):
-            for _ in range(50):  # decommissioning may be asynchronous (facts §5)
+            for _ in range(50):  # asynchronous on a real server (docs/mender-api.md#decommission)
                 c.get_device(device_id)
 
 
 def _device_auth_request(base_url: str, ca: Path, identity: dict[str, str]) -> int:
-    """What a device does on boot (facts §6): its identity and key, signed with its key."""
+    """A device's boot (docs/mender-api.md#device-auth): identity and key, signed with its key."""
     body = json.dumps({"id_data": json.dumps(identity), "pubkey": RSA_PEM}).encode()
     signature = RSA_KEY.sign(body, padding.PKCS1v15(), hashes.SHA256())
     response = requests.post(f"{base_url}/api/devices/v1/authentication/auth_requests",
@@ -81,7 +81,7 @@ def test_a_pending_auth_set_is_accepted_then_rejected(sandbox: object) -> None:
     identity = {"google_iot_id": "e2e-status"}
     with _client(sandbox) as c:
         c.preauthorize(identity, EC_PEM)
-        # The device boots with another key: a pending auth set is added (facts §6).
+        # Booting with another key adds a pending auth set (docs/mender-api.md#device-auth).
         assert _device_auth_request(c.base_url, sandbox.ca_cert, identity) == 401  # type: ignore[attr-defined]
         found = c.find_by_identity(identity)
         assert found is not None and found.auth_sets is not None
