@@ -19,6 +19,8 @@ import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -26,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bridge.config import Settings
-from bridge.factory import build_bridge
+from bridge.factory import build_service
 from bridge.model import (
     AuthSet,
     AuthStatus,
@@ -152,7 +154,8 @@ def measure(info: dict[str, str], devices: int) -> dict[str, object]:
                   timeout=10).raise_for_status()
 
     reference = reference_way(settings, sample, SAMPLE)
-    bridge = build_bridge(settings, concurrency=CONCURRENCY)
+    settings = replace(settings, iot_registries=(fleet.registry,))
+    bridge = build_service(settings, concurrency=CONCURRENCY).targets[0][0]
     latencies = time_preauthorize(bridge)
     before, _ = mender_stats(bridge)
     cpu, wall = time.process_time(), time.perf_counter()
@@ -209,6 +212,10 @@ class _Mender:
     def __init__(self, count: int, keys: list[tuple[CredentialFormat, str]]) -> None:
         self.count, self.keys = count, keys
 
+    @contextmanager
+    def throttle_listener(self, callback: object) -> Iterator[None]:
+        yield
+
     def iter_devices(self, status: AuthStatus | None = None) -> Iterator[MenderDevice]:
         for i in range(0, self.count, 2):
             key = (self.keys[i % len(self.keys)][1] + "\n")[:-1]
@@ -227,7 +234,8 @@ def memory_child(count: int) -> None:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     bridge = Bridge(_Registry(count, keys), _Mender(count, keys), Policy())  # type: ignore[arg-type]
     start = time.perf_counter()
-    report = bridge.backfill([RegistryRef("p", "l", "r")], dry_run=True)
+    report = bridge.backfill([RegistryRef("bench-project", "europe-west1", "bench")],
+                             dry_run=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"plan_devices": count, "plan_seconds": round(time.perf_counter() - start, 2),
                       "plan_peak_rss_mb": round(peak / 1024, 1),
