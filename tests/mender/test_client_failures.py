@@ -6,6 +6,7 @@ a service that keeps failing is announced on the log while the call retries."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import socket
 import warnings
@@ -23,7 +24,7 @@ from bridge.registry import ClearBladeRegistry, GoogleRegistry
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # google-api-core's Python-version notice
-    import google.api_core  # noqa: F401
+    importlib.import_module("google.api_core")
 
 Start = Callable[..., ScriptedServer]
 REF = RegistryRef("proj-1", "us-central1", "reg0")
