@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from flask import Flask
 
 from bridge.sandbox.faults import Faults
 from bridge.sandbox.mender import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, create_app
+from bridge.sandbox.mender.state import EXTENSION
 from bridge.sandbox.server import RunningServer, serve
 
 DEVAUTH = "/api/management/v2/devauth"
@@ -68,6 +70,7 @@ class Mender:
     data_dir: Path
     faults: Faults
     token: str
+    app: Flask
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
@@ -128,6 +131,7 @@ class Mender:
     def stop(self) -> None:
         self.session.close()
         self.server.stop()
+        self.app.extensions[EXTENSION].store.close()  # and so its pending workflow jobs
 
 
 def eventually(read: Callable[[], T], wanted: Callable[[T], bool], *,
@@ -150,7 +154,7 @@ def start(data_dir: Path, *, max_devices: int = -1, faults: Faults | None = None
     login = requests.post(server.url + LOGIN, auth=(DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD),
                           timeout=10)
     assert login.status_code == 200, login.text
-    return Mender(server, data_dir, faults, login.text)
+    return Mender(server, data_dir, faults, login.text, app)
 
 
 def device_id_of(location: str) -> str:

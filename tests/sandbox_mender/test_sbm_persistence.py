@@ -1,4 +1,5 @@
-"""A restart of the Mender stand-in loses nothing: devices, sets, users, tokens, keys, cert."""
+"""A restart of the Mender stand-in loses nothing: devices, sets, users, tokens, keys, cert,
+and what the workflows had still to do."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from sbm_support import DEVAUTH, TOKENS, new_key, public_pem, start, unique_identity
+from sbm_support import (
+    DEVAUTH,
+    INVENTORY,
+    TOKENS,
+    device_id_of,
+    new_key,
+    public_pem,
+    start,
+    unique_identity,
+)
 
+from bridge.sandbox.faults import Faults
 from bridge.sandbox.mender.crypto import ensure_tls_certificate
 
 pytestmark = pytest.mark.e2e
@@ -46,3 +57,27 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     finally:
         after.stop()
     assert ensure_tls_certificate(tmp_path)[0].read_bytes() == cert
+
+
+def test_a_restart_finishes_pending_workflows(tmp_path: Path) -> None:
+    # Jobs wait in memory: a restart propagates deviceauth to inventory (as deviceauth's
+    # maintenance commands do) and resumes the decommissions under way.
+    before = start(tmp_path, faults=Faults(decommission_delay_ms=600_000,
+                                           inventory_delay_ms=600_000))
+    try:
+        kept = device_id_of(before.preauthorize(unique_identity(), public_pem(new_key()))
+                            .headers["Location"])
+        leaving = device_id_of(before.preauthorize(unique_identity(), public_pem(new_key()))
+                               .headers["Location"])
+        assert before.call("DELETE", f"{DEVAUTH}/devices/{leaving}").status_code == 204
+        assert before.device(leaving)["decommissioning"] is True
+        assert before.call("GET", f"{INVENTORY}/devices/{kept}").status_code == 404
+    finally:
+        before.stop()
+    after = start(tmp_path)
+    try:
+        assert after.call("GET", f"{DEVAUTH}/devices/{leaving}").status_code == 404
+        assert after.inventory_status(kept) == "preauthorized"
+        assert after.inventory_status(leaving) is None
+    finally:
+        after.stop()

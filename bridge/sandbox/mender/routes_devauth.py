@@ -13,6 +13,8 @@ from bridge.sandbox.mender.store import now_ts
 from bridge.sandbox.mender.web import (
     ApiError,
     empty_response,
+    json_body,
+    json_object,
     link_header,
     paging,
     raw_body,
@@ -105,13 +107,7 @@ def search_devices() -> Response:
     require_json(allow_form=True)
     if request.mimetype == "application/x-www-form-urlencoded":
         return _page(request.form.getlist("status"), request.form.getlist("id"))
-    body = raw_body()
-    try:
-        data = canonical.loads(body) if body.strip() else {}
-    except canonical.JsonError as exc:
-        raise ApiError(400, f"failed to decode device filter: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "failed to decode device filter: expected a JSON object")
+    data = json_object("failed to decode device filter")
     return _page(_strings(data.get("status"), "status"), _strings(data.get("id"), "id"))
 
 
@@ -140,10 +136,7 @@ def delete_auth_set(device_id: str, aid: str) -> Response:
 @management.put("/devices/<device_id>/auth/<aid>/status")
 def put_status(device_id: str, aid: str) -> Response:
     require_json()
-    try:
-        data = canonical.loads(raw_body())
-    except canonical.JsonError as exc:
-        raise ApiError(400, f"failed to decode status data: {exc}") from None
+    data = json_body("failed to decode status data")
     status = data.get("status") if isinstance(data, dict) else None
     if not isinstance(status, str):
         raise ApiError(400, "incorrect device status")

@@ -12,10 +12,16 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from bridge.sandbox.mender import canonical, inventory
+from bridge.sandbox.mender import inventory
 from bridge.sandbox.mender.devauth import verify_device_token
 from bridge.sandbox.mender.state import state
-from bridge.sandbox.mender.web import ApiError, empty_response, raw_body, require_json
+from bridge.sandbox.mender.web import (
+    ApiError,
+    empty_response,
+    json_body,
+    raw_body,
+    require_json,
+)
 
 device_inventory = Blueprint("device_inventory", __name__,
                              url_prefix="/api/devices/v1/inventory")
@@ -51,10 +57,7 @@ def next_deployment_v1() -> Response:
 @deployments.post("/v2" + NEXT)
 def next_deployment_v2() -> Response:
     require_json()
-    try:
-        data = canonical.loads(raw_body())
-    except canonical.JsonError as exc:
-        raise ApiError(400, f"invalid schema: {exc}") from None
+    data = json_body("invalid schema")
     provides = data.get("device_provides") if isinstance(data, dict) else None
     if not isinstance(provides, dict):
         raise ApiError(400, "invalid schema: device_provides must be an object")

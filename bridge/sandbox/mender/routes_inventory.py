@@ -19,6 +19,7 @@ from bridge.sandbox.mender.web import (
     PER_PAGE_MAX,
     ApiError,
     empty_response,
+    json_object,
     link_header,
     offset,
     paging,
@@ -74,7 +75,7 @@ def list_devices() -> Response:
 @inventory_v2.post("/filters/search")
 def search() -> Response:
     require_json()
-    data = _json_object()
+    data = json_object("failed to decode request body")
     # inventory's parseSearchParams: a page or per_page below 1 means the default.
     page, per_page = (_positive(data.get(k), default)
                       for k, default in (("page", 1), ("per_page", PER_PAGE_DEFAULT)))
@@ -90,17 +91,6 @@ def search() -> Response:
             raise ApiError(400, "device_ids: must be an array of strings")
         conditions.append((f"d.id IN ({','.join('?' * len(ids))})", list(ids)))
     return _page(conditions, page, per_page, links=False)
-
-
-def _json_object() -> dict[str, Any]:
-    body = raw_body()
-    try:
-        data = canonical.loads(body) if body.strip() else {}
-    except canonical.JsonError as exc:
-        raise ApiError(400, f"failed to decode request body: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "failed to decode request body: expected a JSON object")
-    return data
 
 
 def _positive(value: Any, default: int) -> int:

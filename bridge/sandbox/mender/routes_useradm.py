@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, g, jsonify, request
 
-from bridge.sandbox.mender import canonical
 from bridge.sandbox.mender.state import state
 from bridge.sandbox.mender.useradm import PASSWORD_MIN, PAT_MAX_EXPIRATION
 from bridge.sandbox.mender.web import (
     ApiError,
     empty_response,
-    raw_body,
+    json_object,
     require_json,
 )
 
 useradm = Blueprint("useradm", __name__, url_prefix="/api/management/v1/useradm")
-
-
-def _json_object(prefix: str) -> dict[str, Any]:
-    body = raw_body()
-    if not body.strip():
-        return {}
-    try:
-        data = canonical.loads(body)
-    except canonical.JsonError as exc:
-        raise ApiError(400, f"{prefix}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, f"{prefix}: expected a JSON object")
-    return data
 
 
 @useradm.post("/auth/login")
@@ -37,7 +21,7 @@ def login() -> Response:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username:
         raise ApiError(401, "invalid or missing auth header")
-    options = _json_object("failed to decode login options")
+    options = json_object("failed to decode login options")
     no_expiry = options.get("no_expiry", False)
     if not isinstance(no_expiry, bool):
         raise ApiError(400, "failed to decode login options: no_expiry must be a boolean")
@@ -48,7 +32,7 @@ def login() -> Response:
 @useradm.post("/users")
 def create_user() -> Response:
     require_json()
-    data = _json_object("failed to decode request body")
+    data = json_object("failed to decode request body")
     email, password = data.get("email"), data.get("password")
     if not isinstance(email, str) or "@" not in email:
         raise ApiError(400, "email: must be a valid email address.")
@@ -64,7 +48,7 @@ def create_user() -> Response:
 @useradm.post("/settings/tokens")
 def create_token() -> Response:
     require_json()
-    data = _json_object("failed to decode request body")
+    data = json_object("failed to decode request body")
     name, expires_in = data.get("name"), data.get("expires_in", 0)
     if not isinstance(name, str) or not name:
         raise ApiError(400, "name: cannot be blank.")

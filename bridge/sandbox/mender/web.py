@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from bridge.sandbox.mender import canonical
+
 REQUEST_SIZE_LIMIT = 1024 * 1024  # request_size_limit default of deviceauth and useradm
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 20, 500
 _INT64_MAX = 2**63 - 1
@@ -78,6 +80,25 @@ def install_conventions(app: Flask) -> None:
 
 def raw_body() -> bytes:
     return request.get_data(cache=True)
+
+
+def json_body(prefix: str, default: Any = None) -> Any:
+    """The request body decoded as Go would (`default` if empty and given), else 400."""
+    body = raw_body()
+    if default is not None and not body.strip():
+        return default
+    try:
+        return canonical.loads(body)
+    except canonical.JsonError as exc:
+        raise ApiError(400, f"{prefix}: {exc}") from None
+
+
+def json_object(prefix: str) -> dict[str, Any]:
+    """A JSON object body ({} if empty), else 400 with `prefix`."""
+    data = json_body(prefix, default={})
+    if not isinstance(data, dict):
+        raise ApiError(400, f"{prefix}: expected a JSON object")
+    return data
 
 
 def require_json(allow_form: bool = False) -> None:
