@@ -16,7 +16,6 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.response import BaseHTTPResponse
 
-from bridge.config import check_url
 from bridge.errors import ApiError, ConfigError, PermanentApiError, from_status
 from bridge.httpclient import (
     BoundedRetry,
@@ -27,6 +26,7 @@ from bridge.httpclient import (
 )
 from bridge.mender.parse import BodyError, json_body
 from bridge.model import MENDER_SERVICE, Secret
+from bridge.urls import check_url
 
 LOGIN_PATH = "/api/management/v1/useradm/auth/login"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -20,7 +20,6 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from bridge.config import check_url
 from bridge.errors import ApiError, ConfigError, from_status
 from bridge.httpclient import BoundedRetry, Closing, RetryNotice, refuse_redirects, request_error
 from bridge.model import REGISTRY_SERVICE, RegistryDevice, RegistryRef, Secret
@@ -35,6 +34,7 @@ from bridge.registry.convert import (
     registry_path,
     the_device,
 )
+from bridge.urls import check_url
 
 _TRANSIENT = (429, 500, 502, 503, 504)
 
