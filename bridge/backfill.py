@@ -145,8 +145,13 @@ class Run:
             try:
                 for registry in self.bridge.registry.iter_devices(ref):
                     if self.stopped.is_set():
-                        return listed_all
+                        break
                     self.device(registry, index)
+                if self.stopped.is_set():
+                    self.report.add(Outcome(str(ref), Step.LIST, Status.SKIPPED,
+                                            f"{NOT_RUN}{self.why_stopped}: the rest of this "
+                                            "registry was not examined"))
+                    continue
             except ApiError as exc:
                 listed_all = False
                 self.report.add(Outcome(str(ref), Step.LIST, Status.FAILED, str(exc)))
