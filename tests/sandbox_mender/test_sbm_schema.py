@@ -31,7 +31,8 @@ OPERATIONS = [
     "DeviceAuth Management Revoke API Token", "DeviceAuth Management Get Device Limit",
     "DeviceAuth Authenticate Device", "Login", "List User Personal Access Tokens",
     "Create Personal Access Token", "Revoke Personal Access Token",
-    "Inventory V2 Search Device Inventories",
+    "Inventory V2 Search Device Inventories", "Get Device Inventory", "List Device Inventories",
+    "Assign Tags", "Add Tags", "Create User Management",
 ]
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
           checks.content_type_conformance, checks.response_schema_conformance,
