@@ -18,6 +18,7 @@ from mender_bodies import EC_PEM, RSA_KEY, RSA_PEM
 from bridge.errors import NotFound, PermanentApiError
 from bridge.mender import MenderClient
 from bridge.model import AlreadyExists, AuthStatus, Preauthorized, Secret
+from bridge.sandbox.faults import Faults, PreauthSetDelete
 
 pytestmark = pytest.mark.e2e
 Sandbox = pytest.importorskip("bridge.sandbox.launcher").Sandbox
@@ -25,7 +26,11 @@ Sandbox = pytest.importorskip("bridge.sandbox.launcher").Sandbox
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    with Sandbox(tmp_path_factory.mktemp("mender-e2e")) as running:
+    # Inventory learns of a device at once: this is about the client, not about the search's
+    # eventual consistency (the stand-in's own tests cover that). Deleting one of a device's
+    # preauthorized sets keeps the device, as on servers after 4.1.3 (docs/mender-api.md).
+    faults = Faults(inventory_delay_ms=0, preauth_set_delete=PreauthSetDelete.LAST_SET)
+    with Sandbox(tmp_path_factory.mktemp("mender-e2e"), mender_faults=faults) as running:
         yield running
 
 
