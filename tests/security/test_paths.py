@@ -12,6 +12,7 @@ import operator
 import re
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -157,10 +158,27 @@ def _clearblade_name(request: requests.PreparedRequest, kind: str) -> list[str]:
     return values[0].split("/")
 
 
-def _check(adapter: Adapter, mock: responses.RequestsMock, labels: dict[str, str],
+Answer = Callable[[requests.PreparedRequest], tuple[int, dict[str, str], str]]
+
+
+@contextmanager
+def _captured(answer: Answer) -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, ANY, callback=answer)
+        mock.add_callback(responses.POST, ANY, callback=answer)
+        yield mock
+
+
+def _check(adapter: Adapter, answer: Answer, labels: dict[str, str],
            segments: Callable[[requests.PreparedRequest, str], list[str]]) -> None:
     ref = RegistryRef(labels["project_id"], labels["location"], labels["device_registry_id"])
     device = labels["device_id"]
+    with _captured(answer) as mock:
+        _check_each(adapter, mock, ref, device, segments)
+
+
+def _check_each(adapter: Adapter, mock: responses.RequestsMock, ref: RegistryRef, device: str,
+                segments: Callable[[requests.PreparedRequest, str], list[str]]) -> None:
     for kind, operation in _operations(ref, device):
         sent = len(mock.calls)
         try:
@@ -182,10 +200,7 @@ def _check(adapter: Adapter, mock: responses.RequestsMock, labels: dict[str, str
 @issue_examples
 def test_google_paths_stay_inside_the_named_device(google: GoogleRegistry,
                                                    labels: dict[str, str]) -> None:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_callback(responses.GET, ANY, callback=_google_answer)
-        mock.add_callback(responses.POST, ANY, callback=_google_answer)
-        _check(google, mock, labels, _google_segments)
+    _check(google, _google_answer, labels, _google_segments)
 
 
 @PROPERTY
@@ -193,10 +208,7 @@ def test_google_paths_stay_inside_the_named_device(google: GoogleRegistry,
 @issue_examples
 def test_clearblade_names_stay_inside_the_named_device(clearblade: ClearBladeRegistry,
                                                        labels: dict[str, str]) -> None:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_callback(responses.GET, ANY, callback=_clearblade_answer)
-        mock.add_callback(responses.POST, ANY, callback=_clearblade_answer)
-        _check(clearblade, mock, labels, _clearblade_name)
+    _check(clearblade, _clearblade_answer, labels, _clearblade_name)
 
 
 @pytest.mark.parametrize("device", ["a%2Fb", "a+b", "a~b.c", "a%3Fb%23c", "dev.-_"])
@@ -205,8 +217,6 @@ def test_legal_ids_with_escapes_reach_the_server_as_themselves(
     ref = RegistryRef("proj-1", "us-central1", "reg%25")
     for adapter, answer, segments in ((google, _google_answer, _google_segments),
                                       (clearblade, _clearblade_answer, _clearblade_name)):
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            mock.add_callback(responses.GET, ANY, callback=answer)
-            mock.add_callback(responses.POST, ANY, callback=answer)
+        with _captured(answer) as mock:
             assert adapter.get_device(ref, device).id == device
             assert segments(mock.calls[-1].request, "device") == _expected("device", ref, device)
