@@ -15,7 +15,6 @@ from bridge.errors import (
     Conflict,
     NotFound,
     PermanentApiError,
-    TransientApiError,
 )
 from bridge.model import CredentialFormat, RegistryRef
 from bridge.registry import GoogleRegistry

@@ -62,9 +62,9 @@ def test_error_bodies_of_any_shape_become_api_errors(
 
 def test_an_unknown_registry_is_a_short_error_without_the_query_string(
         sandbox: Sandbox) -> None:
-    with GoogleRegistry(endpoint=sandbox.url, credentials="anonymous", timeout=5.0) as registry:
-        with pytest.raises(NotFound) as caught:
-            list(registry.iter_devices(RegistryRef(PROJECT, LOCATION, "nope-reg")))
+    with (GoogleRegistry(endpoint=sandbox.url, credentials="anonymous", timeout=5.0) as registry,
+          pytest.raises(NotFound) as caught):
+        list(registry.iter_devices(RegistryRef(PROJECT, LOCATION, "nope-reg")))
     text = str(caught.value)
     assert "nope-reg" in text and len(text) < 250
     assert not any(part in text for part in ("?", "alt=", "fieldMask", "pageSize", "http"))
