@@ -74,26 +74,40 @@ def _header(der: bytes, pos: int) -> tuple[int, int, int]:
     return tag, pos + 2 + size, int.from_bytes(der[pos + 2:pos + 2 + size], "big")
 
 
-def _serial_is_positive(der: bytes) -> bool:
-    """RFC 5280 wants a positive serial number; cryptography warns on others (and will refuse
-    them), Go refuses negative ones. Read from the DER so that no warning is ever printed."""
+def _children(der: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    found = []
+    while start < end:
+        tag, content, length = _header(der, start)
+        found.append((tag, content, length))
+        start = content + length
+    return found
+
+
+def _shape_problem(der: bytes) -> str | None:
+    """What cryptography's reader lets through but OpenSSL or RFC 5280 refuse, read from the
+    DER itself (so that no library warning is printed): a serial number that is not positive
+    (cryptography warns, Go refuses negative ones), and a signature BIT STRING with unused
+    bits (OpenSSL refuses it; cryptography would verify the bytes regardless)."""
     try:
-        _, tbs, _ = _header(der, 0)
-        _, pos, _ = _header(der, tbs)
-        if der[pos] == 0xA0:  # [0] EXPLICIT version
-            _, start, length = _header(der, pos)
-            pos = start + length
-        tag, start, length = _header(der, pos)
-        serial = der[start:start + length]
-    except IndexError:
-        return True  # truncated: the parser below says so
-    return tag != 0x02 or (bool(serial) and serial[0] < 0x80 and serial.strip(b"\0") != b"")
+        _, content, length = _header(der, 0)
+        tbs, _, signature = _children(der, content, content + length)[:3]
+        fields = _children(der, tbs[1], tbs[1] + tbs[2])
+        serial = fields[1] if fields[0][0] == 0xA0 else fields[0]  # after [0] version
+    except (IndexError, ValueError):
+        return None  # not even the outline of a certificate: the parser says what is wrong
+    number = der[serial[1]:serial[1] + serial[2]]
+    if serial[0] == 0x02 and (not number or number[0] >= 0x80 or not number.strip(b"\0")):
+        return "its serial number is not positive"
+    if signature[0] == 0x03 and der[signature[1]:signature[1] + 1] != b"\0":
+        return "its signature is not a whole number of bytes"
+    return None
 
 
 def certificate(der: bytes) -> tuple[x509.Certificate, PublicKeyTypes]:
     """A `CERTIFICATE` block, read whole, and its key (not yet checked against any policy)."""
-    if not _serial_is_positive(der):
-        raise InvalidKeyError("cannot parse the certificate: its serial number is not positive")
+    problem = _shape_problem(der)
+    if problem is not None:
+        raise InvalidKeyError(f"cannot parse the certificate: {problem}")
     try:
         cert = x509.load_der_x509_certificate(der)
         cert.extensions  # noqa: B018 -- read for its errors: a corrupt or repeated extension
@@ -117,13 +131,21 @@ def check_self_signature(cert: x509.Certificate) -> None:
     passed the policy (no verification with a key of absurd size). A certificate issued by a
     registry CA cannot be verified here: Cloud IoT checks it against the registry's CA
     certificates when the credential is added (docs/cloud-iot.md)."""
-    if cert.issuer != cert.subject:
+    if _canonical(cert.issuer) != _canonical(cert.subject):
         return
     try:
         cert.verify_directly_issued_by(cert)
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         raise InvalidKeyError("the certificate's self-signature does not verify "
                               "(corrupt or altered certificate)") from None
+
+
+def _canonical(name: x509.Name) -> list[frozenset[tuple[str, str]]]:
+    """A name as RFC 5280 (§7.1) and OpenSSL compare names: case and spacing folded, the
+    string type ignored. A flipped letter case must not make a self-issued certificate look
+    issued by someone else, which would skip its signature check."""
+    return [frozenset((attr.oid.dotted_string, " ".join(str(attr.value).casefold().split()))
+                      for attr in rdn) for rdn in name.rdns]
 
 
 def check_validity(cert: x509.Certificate, now: datetime) -> None:

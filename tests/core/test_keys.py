@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -116,9 +117,21 @@ def modulus(ring: dict[str, Private]) -> int:
     return ring["rsa2048"].public_key().public_numbers().n  # type: ignore[union-attr]
 
 
-def cert_with(change: Callable[[bytes], bytes]) -> Callable[[dict[str, Private]], bytes]:
-    """A self-signed P-256 certificate (serial 7) changed at the DER level."""
-    return lambda ring: pem_block("CERTIFICATE", change(cert_der(certificate(ring["p256"]))))
+def cert_with(change: Callable[[bytes], bytes],
+              name: str = "p256") -> Callable[[dict[str, Private]], bytes]:
+    """A self-signed certificate (serial 7) changed at the DER level."""
+    return lambda ring: pem_block("CERTIFICATE", change(cert_der(certificate(ring[name]))))
+
+
+def signature_with_unused_bit(ring: dict[str, Private]) -> bytes:
+    """An RSA certificate whose signature BIT STRING claims one unused bit. Its last bit must be
+    0, or the DER is invalid anyway: certificates are made until one's signature ends even."""
+    for days in range(1, 200):
+        data = cert_der(certificate(ring["rsa2048"], not_after=NOW + timedelta(days=days)))
+        if data[-1] % 2 == 0:
+            # RSA 2048: the BIT STRING's unused-bits byte sits 257 bytes from the end.
+            return pem_block("CERTIFICATE", flip(data, len(data) - 257))
+    raise AssertionError("no RSA signature ending in an even byte in 199 tries")
 
 
 SERIAL_7 = b"\x02\x01\x07"  # the certificate's serial number, INTEGER 7
@@ -181,6 +194,12 @@ BAD: list[tuple[str, Callable[[dict[str, Private]], bytes], str | None, str]] = 
      "self-signature does not verify"),
     ("cert-negative-serial", cert_with(lambda d: d.replace(SERIAL_7, b"\x02\x01\x87")), None,
      "serial number is not positive"),
+    # The subject's CN with one letter's case flipped: the same name to RFC 5280 and OpenSSL,
+    # so still self-issued, and its signature no longer verifies.
+    ("cert-subject-case", cert_with(lambda d: d[::-1].replace(
+        b"device-1"[::-1], b"Device-1"[::-1], 1)[::-1]), None, "self-signature does not verify"),
+    ("cert-signature-unused-bits", signature_with_unused_bit, None,
+     "signature is not a whole number of bytes"),
     ("cert-trailing-byte", cert_with(lambda d: d + b"\x00"), None,
      "cannot parse the certificate"),
     ("cert-truncated", cert_with(lambda d: d[:-20]), None, "cannot parse the certificate"),
