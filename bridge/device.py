@@ -14,8 +14,8 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from bridge import devicekeys
-from bridge.errors import PermanentApiError, TransientApiError
+from bridge import devicekeys, keykit
+from bridge.errors import ApiError, TransientApiError, from_status
 from bridge.identity import canonical_json
 from bridge.model import MENDER_SERVICE, REGISTRY_SERVICE, RegistryRef
 
@@ -41,7 +41,7 @@ class SimulatedDevice:
 
     @classmethod
     def from_key_file(cls, path: str | Path, device_id: str) -> SimulatedDevice:
-        return cls(devicekeys.load_private_key(path), device_id)
+        return cls(keykit.load_private_key(path), device_id)
 
     @property
     def public_pem(self) -> str:
@@ -105,14 +105,11 @@ def _post(session: requests.Session | None, url: str, body: bytes, headers: dict
                                 method="POST", path=url) from None
 
 
-def _error(response: requests.Response, service: str, path: str,
-           what: str) -> PermanentApiError | TransientApiError:
-    status = response.status_code
-    kind = TransientApiError if status == 429 or status >= 500 else PermanentApiError
+def _error(response: requests.Response, service: str, path: str, what: str) -> ApiError:
     try:
         payload = response.json()
     except ValueError:
         payload = None
     detail = str(payload.get("error", "")) if isinstance(payload, dict) else ""
-    return kind(f"{what} failed", service=service, method="POST", path=path, status=status,
-                detail=detail[:200])
+    return from_status(response.status_code, f"{what} failed", service=service, method="POST",
+                       path=path, detail=detail[:200])

@@ -6,7 +6,8 @@ same key's JWT accepted by the registry's publishEvent."""
 from __future__ import annotations
 
 import json
-import subprocess
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from bridge.config import Settings
 from bridge.device import SimulatedDevice
 from bridge.devicekeys import KeyKind
 from bridge.model import RegistryRef
+from tests.keykit.procs import run
 from tests.support.mender_client import SUCCESS, need_mender_client, run_bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,11 +43,19 @@ def settings(sandbox: Any) -> Settings:
     return Settings.from_toml(sandbox.config_path, {})
 
 
+def iot_client(endpoint: str | None) -> Any:
+    """The real google-cloud-iot client, REST transport, anonymous, pointed at the stand-in."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import iot_v1
+
+    return iot_v1.DeviceManagerClient(credentials=AnonymousCredentials(), transport="rest",
+                                      client_options=ClientOptions(api_endpoint=endpoint))
+
+
 @pytest.fixture(scope="module")
 def iot(settings: Settings) -> Any:
-    from bridge.registry.google import build_client
-
-    return build_client(settings.iot_endpoint, "anonymous")
+    return iot_client(settings.iot_endpoint)
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +72,8 @@ def ref(settings: Settings, iot: Any) -> RegistryRef:
 
 def provision(data: Path, kind: str) -> str:
     device_id = f"kk-{kind}-{uuid.uuid4().hex[:10]}"
-    result = subprocess.run(["dash", str(PROVISION), "--type", kind, "--data-dir", str(data),
-                             "--device-id", device_id], capture_output=True, text=True,
-                            check=False, timeout=240)
+    result = run(["dash", PROVISION, "--type", kind, "--data-dir", data, "--device-id",
+                  device_id], timeout=240)
     assert result.returncode == 0, result.stderr
     return device_id
 
@@ -80,9 +89,10 @@ def register(iot: Any, ref: RegistryRef, device_id: str, cert: Path, fmt: str) -
 
 
 def sync(settings: Settings, ref: RegistryRef, device_id: str) -> None:
-    from bridge.factory import build_bridge
+    from bridge.factory import build_service
 
-    report = build_bridge(settings).sync_device(ref, device_id)
+    with build_service(settings) as service:
+        report = service.sync_device(ref, device_id)
     assert not report.failed, report.to_dict()
     assert "done" in [o.status for o in report.outcomes], report.to_dict()
 
@@ -130,8 +140,8 @@ def test_unregistered_key_is_refused_by_both(sandbox: Any, settings: Settings, i
     register(iot, ref, device_id, registered / "device-cert.pem", "ES256_X509_PEM")
     sync(settings, ref, device_id)
     # Same identity, another key: Mender leaves it pending, the registry refuses its JWT.
-    subprocess.run(["dash", str(PROVISION), "--data-dir", str(stranger), "--device-id",
-                    device_id], check=True, capture_output=True)
+    made = run(["dash", PROVISION, "--data-dir", stranger, "--device-id", device_id])
+    assert made.returncode == 0, made.stderr
     code, log = mender_bootstrap(sandbox, stranger)
     assert code == 1, log
     assert SUCCESS not in log
@@ -150,14 +160,13 @@ def test_unregistered_key_is_refused_by_both(sandbox: Any, settings: Settings, i
 def registry_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """The registry stand-in alone (no Mender): its URL and a real client bound to it."""
     registry_app = pytest.importorskip("bridge.sandbox.registry")
-    from bridge.registry.google import build_client
     from bridge.sandbox.server import serve
 
     app = registry_app.create_app(tmp_path_factory.mktemp("registry"), project="kk-project",
                                   registries=["fleet"])
     server = serve(app)
     try:
-        yield server.url, build_client(server.url, "anonymous")
+        yield server.url, iot_client(server.url)
     finally:
         server.stop()
         app.extensions["registry_sandbox"].deliverer.close()
@@ -200,3 +209,48 @@ def test_simulated_device_is_refused_then_admitted(kind: KeyKind, sandbox: Any, 
     token = device.authenticate(sandbox.mender_url, ca)
     assert token is not None and token.count(".") == 2
     assert stranger.authenticate(sandbox.mender_url, ca) is None
+
+
+def clearblade_registry(url: str, ref: RegistryRef) -> tuple[str, str, str]:
+    """(regional URL, system key, token) of a registry, as ClearBlade's console shows them."""
+    import requests
+
+    account = requests.get(f"{url}/_sandbox/clearblade-service-account", timeout=10).json()
+    answer = requests.post(
+        f"{url}/api/v/1/code/{account['systemKey']}/getRegistryCredentials", timeout=10,
+        headers={"ClearBlade-UserToken": account["token"]},
+        json={"project": ref.project, "region": ref.location, "registry": ref.registry})
+    assert answer.status_code == 200, answer.text
+    regional = answer.json()
+    return regional["url"], regional["systemKey"], regional["serviceAccountToken"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+@pytest.mark.parametrize("maker", ["script", "cli"])
+def test_the_printed_command_registers_the_device(maker: str, registry_only: tuple[str, Any],
+                                                  tmp_path: Path) -> None:
+    """Pasted as printed, with the real curl, it creates the device in the registry stand-in's
+    ClearBlade API with the kit's certificate; read back through the Google-style API."""
+    url, iot = registry_only
+    ref = RegistryRef("kk-project", "us-central1", "fleet")
+    base, system_key, token = clearblade_registry(url, ref)
+    device_id = f"kk-{maker}-{uuid.uuid4().hex[:10]}"
+    data = tmp_path / "kit"
+    if maker == "script":
+        made = run(["dash", PROVISION, "--data-dir", data, "--device-id", device_id, "--url",
+                    base, "--system-key", system_key], timeout=240)
+        assert made.returncode == 0, made.stderr
+        output = made.stdout
+    else:
+        result = CliRunner().invoke(cli, ["keys", "generate", "--out", str(data), "--device-id",
+                                          device_id, "--url", base, "--system-key", system_key])
+        assert result.exit_code == 0, result.output
+        output = result.stdout
+    line = output.splitlines()[-1].removeprefix("  ")
+    pasted = run(["sh", "-c", line], env={"PATH": os.environ["PATH"],
+                                          "CLEARBLADE_TOKEN": token})
+    assert pasted.returncode == 0, pasted.stderr
+    device = iot.get_device(name=f"{ref.path}/devices/{device_id}")
+    assert [c.public_key.key for c in device.credentials] == [
+        (data / "device-cert.pem").read_text()]
+    assert device.credentials[0].public_key.format.name == "ES256_X509_PEM"

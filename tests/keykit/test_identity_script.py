@@ -11,6 +11,7 @@ import pytest
 
 from bridge.identity import DEFAULT_TEMPLATE, IdentityTemplate
 from bridge.model import RegistryDevice, RegistryRef
+from tests.keykit.procs import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "keys" / "mender-device-identity"
@@ -21,16 +22,15 @@ SHELLS = ["dash"] + (["busybox"] if shutil.which("busybox") else [])
 def identity(shell: str, id_file: Path) -> subprocess.CompletedProcess[str]:
     command = ["busybox", "sh"] if shell == "busybox" else [shell]
     env = {"PATH": os.environ.get("PATH", ""), "MENDER_BRIDGE_DEVICE_ID_FILE": str(id_file)}
-    return subprocess.run([*command, str(SCRIPT)], capture_output=True, text=True, check=False,
-                          timeout=30, env=env)
+    return run([*command, SCRIPT], timeout=30, env=env)
 
 
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("device_id", ["g-0123456789abcdef0123456789abcdef", "A-_.+~%9"])
 def test_prints_the_default_template_identity(shell: str, device_id: str,
                                               tmp_path: Path) -> None:
-    subprocess.run(["dash", str(PROVISION), "--data-dir", str(tmp_path), "--device-id",
-                    device_id], check=True, capture_output=True)
+    made = run(["dash", PROVISION, "--data-dir", tmp_path, "--device-id", device_id])
+    assert made.returncode == 0, made.stderr
     result = identity(shell, tmp_path / "device-id")
     assert result.returncode == 0, result.stderr
     device = RegistryDevice(RegistryRef("project-1", "l1", "reg"), device_id, "123")
