@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from bridge.cli import cli
+from tests.keykit.procs import run
 
 PEM = serialization.Encoding.PEM
 SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -52,20 +52,22 @@ def test_text_output(rsa_pkcs1: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     assert out == f"type:        rsa (2048 bits)\nfingerprint: sha256:{fingerprint}\n{pem}"
 
 
-def test_json_output_for_each_key_type(tmp_path: Path, rsa_pkcs1: Path) -> None:
+def test_json_output_has_one_schema_for_each_key_type(tmp_path: Path, rsa_pkcs1: Path) -> None:
     ec_path, ed_path = tmp_path / "ec.pem", tmp_path / "ed.pem"
     ec_path.write_bytes(ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
         PEM, SPKI))
     ed_path.write_bytes(ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(PEM, SPKI))
-    for path, size in ((rsa_pkcs1, ("bits", 2048)), (ec_path, ("curve", "P-384")),
-                       (ed_path, ("curve", "Ed25519"))):
+    for path, kind, bits, curve in ((rsa_pkcs1, "rsa", 2048, None), (ec_path, "ec", 384, "P-384"),
+                                    (ed_path, "ed25519", 256, "Ed25519")):
         code, out, _ = invoke("--json", str(path))
         assert code == 0
         obj = json.loads(out)
-        assert set(obj) == {"pubkey", "type", "fingerprint", size[0]}
-        assert obj[size[0]] == size[1]
+        assert obj == {"schema_version": 1, "type": kind, "bits": bits, "curve": curve,
+                       "fingerprint": obj["fingerprint"], "pubkey": obj["pubkey"]}
         assert obj["pubkey"].startswith("-----BEGIN PUBLIC KEY-----\n")
-        assert obj["fingerprint"] == hashlib.sha256(spki_der(obj["pubkey"])).hexdigest()
+        # The same prefix as the text output.
+        assert obj["fingerprint"] == "sha256:" + hashlib.sha256(
+            spki_der(obj["pubkey"])).hexdigest()
 
 
 def test_stdin(rsa_pkcs1: Path) -> None:
@@ -122,19 +124,20 @@ def test_certificates_valid_and_expired(tmp_path: Path) -> None:
 def test_missing_file_and_unknown_format_are_usage_errors(tmp_path: Path) -> None:
     code, _, err = invoke(str(tmp_path / "missing.pem"))
     assert code == 2 and "cannot read" in err
+    code, _, err = invoke(str(tmp_path))
+    assert code == 2 and "is not a regular file" in err
     code, _, err = invoke("--format", "RS256", str(tmp_path / "missing.pem"))
     assert code == 2 and "RS256" in err
 
 
 def test_real_subprocess(rsa_pkcs1: Path, tmp_path: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "bridge", "keys", "inspect", "--json",
-                         str(rsa_pkcs1)], capture_output=True, text=True, timeout=60, check=False)
+    ok = run([sys.executable, "-m", "bridge", "keys", "inspect", "--json", rsa_pkcs1],
+             timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["type"] == "rsa"
     bad = tmp_path / "garbage.pem"
     bad.write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
-    failed = subprocess.run([sys.executable, "-m", "bridge", "keys", "inspect", str(bad)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    failed = run([sys.executable, "-m", "bridge", "keys", "inspect", bad], timeout=60)
     assert failed.returncode == 2 and failed.stdout == ""
     assert failed.stderr.startswith("mender-bridge: error: cannot parse the PUBLIC KEY")
     assert len(failed.stderr.splitlines()) == 1
