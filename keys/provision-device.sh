@@ -30,10 +30,20 @@ Options:
   --days N                certificate validity in days; default 3650
   --force                 replace an existing key (the device must be registered again)
   --reuse-key             keep an existing key; (re)write its public key, certificate, id
-  --project P, --region R, --registry REG
-                          fill them into the printed gcloud command
-  --rest                  print only the REST devices.create body (JSON) on stdout
+  --url URL               the registry's regional API URL, for the printed command;
+                          default https://REGION.clearblade.com with --region,
+                          else \$CLEARBLADE_URL
+  --system-key KEY        the registry's system key, for the printed command;
+                          default \$CLEARBLADE_SYSTEM_KEY
+  --region R              see --url
+  --project P, --registry REG
+                          accepted for older callers; not needed (the system key
+                          names the registry)
+  --rest                  print only the devices.create body (JSON) on stdout
   -h, --help              show this help
+
+The printed command is a curl call to ClearBlade IoT Core's device API, every value
+quoted for sh; it reads the registry's token from \$CLEARBLADE_TOKEN (never printed).
 
 Exit status: 0 done, 1 failure, 2 usage error, 3 a key exists (nothing changed).
 EOF
@@ -48,6 +58,23 @@ die() {
 
 warn() {
 	printf '%s: warning: %s\n' "$prog" "$*" >&2
+}
+
+# $1 quoted for sh: in single quotes, each ' written as '\''. Pure sh, so any byte survives
+# (a command substitution would drop trailing newlines).
+sq() {
+	rest=$1
+	out=
+	while :; do
+		case $rest in
+		*"'"*)
+			out="$out${rest%%"'"*}'\\''"
+			rest=${rest#*"'"}
+			;;
+		*) break ;;
+		esac
+	done
+	printf "'%s%s'" "$out" "$rest"
 }
 
 # Cloud IoT: [a-zA-Z][a-zA-Z0-9-_.+~%]{2,254}
@@ -89,6 +116,8 @@ reuse=0
 project=
 region=
 registry=
+url=
+system_key=
 rest=0
 
 while [ $# -gt 0 ]; do
@@ -104,7 +133,8 @@ while [ $# -gt 0 ]; do
 		;;
 	esac
 	case $opt in
-	--type | --data-dir | --device-id | --machine-id-file | --days | --project | --region | --registry)
+	--type | --data-dir | --device-id | --machine-id-file | --days | --project | --region | \
+		--registry | --url | --system-key)
 		if [ "$has_val" -eq 0 ]; then
 			[ $# -gt 0 ] || die 2 "$opt needs a value (see --help)"
 			val=$1
@@ -127,6 +157,8 @@ while [ $# -gt 0 ]; do
 	--project) project=$val ;;
 	--region) region=$val ;;
 	--registry) registry=$val ;;
+	--url) url=$val ;;
+	--system-key) system_key=$val ;;
 	--force) force=1 ;;
 	--reuse-key) reuse=1 ;;
 	--rest) rest=1 ;;
@@ -174,7 +206,8 @@ elif [ "$reuse" -eq 1 ]; then
 	die 1 "--reuse-key: no key at $key"
 fi
 
-mkdir -p "$data_dir" 2>/dev/null || die 1 "cannot create data directory $data_dir"
+# umask 077: every directory this creates is 0700, whatever the caller's umask.
+(umask 077 && mkdir -p "$data_dir") 2>/dev/null || die 1 "cannot create data directory $data_dir"
 [ -d "$data_dir" ] || die 1 "$data_dir is not a directory"
 data_dir=$(cd "$data_dir" && pwd -P) || die 1 "cannot enter $data_dir"
 set_paths
@@ -234,9 +267,9 @@ else
 fi
 
 if [ "$key_type" = ec ]; then
-	fmt=ES256_X509_PEM pub_fmt=ES256_PEM gcloud_type=es256-x509-pem desc="EC P-256, SEC1"
+	fmt=ES256_X509_PEM pub_fmt=ES256_PEM desc="EC P-256, SEC1"
 else
-	fmt=RSA_X509_PEM pub_fmt=RSA_PEM gcloud_type=rsa-x509-pem desc="RSA 3072, PKCS#1"
+	fmt=RSA_X509_PEM pub_fmt=RSA_PEM desc="RSA 3072, PKCS#1"
 fi
 
 # X.509 caps a common name at 64 characters; the registry does not read it.
@@ -266,22 +299,41 @@ if [ "$reuse" -eq 0 ]; then
 	mv -f "$tmp.key" "$key" || die 1 "cannot write $key"
 fi
 
-gcloud="gcloud iot devices create '$device_id' --project=${project:-\"\$PROJECT\"}"
-gcloud="$gcloud --region=${region:-\"\$REGION\"} --registry=${registry:-\"\$REGISTRY\"}"
-gcloud="$gcloud --public-key path=$cert,type=$gcloud_type"
+# The device id is validated (no quote, backslash or control character) and the certificate is
+# base64 between two fixed lines, so only its newlines need escaping for JSON.
+body=$(printf '{"id":"%s","credentials":[{"publicKey":{"format":"%s","key":"%s"}}]}' \
+	"$device_id" "$fmt" "$(awk '{printf "%s\\n", $0}' "$cert")")
+if [ -n "$url" ]; then
+	target=$(sq "${url%/}")
+elif [ -n "$region" ]; then
+	target=$(sq "https://$region.clearblade.com")
+else
+	target="\"\$CLEARBLADE_URL\""
+fi
+if [ -n "$system_key" ]; then
+	target="$target/api/v/4/webhook/execute/$(sq "$system_key")/cloudiot_devices"
+else
+	target="$target/api/v/4/webhook/execute/\"\$CLEARBLADE_SYSTEM_KEY\"/cloudiot_devices"
+fi
+# $CLEARBLADE_TOKEN (and the placeholders above) are for the shell the command is pasted in.
+register="curl -fsS -X POST -H \"ClearBlade-UserToken: \$CLEARBLADE_TOKEN\""
+register="$register -H 'Content-Type: application/json' --data-binary $(sq "$body") $target"
 
 summary() {
 	printf 'device id:   %s\n' "$device_id"
 	printf 'private key: %s (%s; it never leaves this device)\n' "$key" "$desc"
 	printf 'public key:  %s (%s)\n' "$pub" "$pub_fmt"
 	printf 'certificate: %s (%s, %s days)\n' "$cert" "$fmt" "$days"
-	printf 'register it with:\n  %s\n' "$gcloud"
+	printf "register it with ClearBlade IoT Core (URL, system key, token: the registry's API Keys):\n  %s\n" "$register"
 }
 
+if [ -n "$project$registry" ]; then
+	warn "--project and --registry are not needed: the system key (--system-key) names the" \
+		"registry"
+fi
 if [ "$rest" -eq 1 ]; then
 	summary >&2
-	printf '{"id": "%s", "credentials": [{"publicKey": {"format": "%s", "key": "%s"}}]}\n' \
-		"$device_id" "$fmt" "$(awk '{printf "%s\\n", $0}' "$cert")"
+	printf '%s\n' "$body"
 else
 	summary
 fi

@@ -16,6 +16,7 @@ from cryptography import x509
 
 from bridge import keys as keylib
 from bridge.errors import InvalidKeyError
+from tests.keykit import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "keys" / "provision-device.sh"
@@ -29,12 +30,11 @@ if shutil.which("busybox"):
 
 
 def run(shell: list[str], *args: str | Path, env: dict[str, str] | None = None,
-        umask: int = 0o022) -> subprocess.CompletedProcess[str]:
+        umask: int = 0o022, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     # `umask=` (not a preexec_fn): the suite's process has threads (servers, pools), and a
     # preexec_fn runs Python in the forked child, which can deadlock there until the timeout.
-    return subprocess.run([shutil.which(shell[0]) or shell[0], *shell[1:], str(SCRIPT),
-                           *map(str, args)], capture_output=True, text=True, timeout=TIMEOUT,
-                          check=False, env=env, umask=umask)
+    return procs.run([shutil.which(shell[0]) or shell[0], *shell[1:], SCRIPT, *args],
+                     timeout=TIMEOUT, env=env, umask=umask, cwd=cwd)
 
 
 @pytest.fixture
@@ -49,19 +49,20 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-@pytest.mark.parametrize(("kind", "header", "cert_fmt", "pub_fmt", "gcloud_type"), [
-    ("ec", "EC PRIVATE KEY", "ES256_X509_PEM", "ES256_PEM", "es256-x509-pem"),
-    ("rsa", "RSA PRIVATE KEY", "RSA_X509_PEM", "RSA_PEM", "rsa-x509-pem"),
+@pytest.mark.parametrize(("kind", "header", "cert_fmt", "pub_fmt"), [
+    ("ec", "EC PRIVATE KEY", "ES256_X509_PEM", "ES256_PEM"),
+    ("rsa", "RSA PRIVATE KEY", "RSA_X509_PEM", "RSA_PEM"),
 ])
 def test_makes_a_kit_the_bridge_and_mender_client_accept(
-    shell: list[str], kind: str, header: str, cert_fmt: str, pub_fmt: str, gcloud_type: str,
+    shell: list[str], kind: str, header: str, cert_fmt: str, pub_fmt: str,
     tmp_path: Path, machine_id: Path,
 ) -> None:
-    data = tmp_path / "data"
-    # A permissive umask must not leak into the key's mode.
+    data = tmp_path / "var" / "data"
+    # A permissive umask must not leak into the key's mode nor the directories made for it.
     result = run(shell, "--type", kind, "--data-dir", data, "--machine-id-file", machine_id,
                  umask=0)
     assert result.returncode == 0, result.stderr
+    assert (mode(tmp_path / "var"), mode(data)) == (0o700, 0o700)
     key, pub, cert = data / "mender-agent.pem", data / "device-public.pem", data / "device-cert.pem"
     assert mode(key) == 0o600
     assert {mode(p) for p in (pub, cert, data / "device-id")} == {0o644}
@@ -76,7 +77,8 @@ def test_makes_a_kit_the_bridge_and_mender_client_accept(
     assert parsed.subject.rfc4514_string() == f"CN=g-{MACHINE_ID}"
     lines = result.stdout.splitlines()
     assert lines[0] == f"device id:   g-{MACHINE_ID}"
-    assert f"--public-key path={cert},type={gcloud_type}" in result.stdout
+    assert lines[-2].startswith("register it with ClearBlade IoT Core")
+    assert lines[-1].startswith("  curl ")
     assert not list(data.glob(".provision*"))
 
 
@@ -186,9 +188,8 @@ def test_read_only_data_dir_fails_clearly() -> None:
 
         nobody: dict[str, Any] = (
             {"user": 65534, "group": 65534, "extra_groups": []} if as_nobody else {})
-        result = subprocess.run(["dash", str(script), "--data-dir", str(data), "--device-id",
-                                 "dev-1"], capture_output=True, text=True, check=False,
-                                timeout=TIMEOUT, cwd=top, **nobody)
+        result = procs.run(["dash", script, "--data-dir", data, "--device-id", "dev-1"],
+                           timeout=TIMEOUT, cwd=top, **nobody)
         assert result.returncode == 1
         assert f"cannot write in {data}" in result.stderr
         assert list(data.iterdir()) == []
@@ -224,13 +225,63 @@ def test_help_lists_every_option() -> None:
         assert option in result.stdout
 
 
-def test_filled_in_gcloud_command(tmp_path: Path) -> None:
-    result = run(["dash"], "--data-dir", tmp_path / "d", "--device-id", "dev-1",
-                 "--project=p1", "--region", "europe-west1", "--registry", "fleet")
+HOSTILE = "x'$(touch PWNED)`touch PWNED`\"$HOME"
+
+
+def register_line(stdout: str) -> str:
+    lines = stdout.splitlines()
+    assert lines[-2].startswith("register it with ClearBlade IoT Core"), stdout
+    return lines[-1].removeprefix("  ")
+
+
+def expected_argv(token: str, body: dict[str, Any], url: str) -> list[str]:
+    return ["-fsS", "-X", "POST", "-H", f"ClearBlade-UserToken: {token}", "-H",
+            "Content-Type: application/json", "--data-binary", json.dumps(body, separators=(
+                ",", ":")), url]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_printed_command_is_quoted_for_sh(shell: list[str], tmp_path: Path) -> None:
+    """Hostile values pasted into the line stay data: nothing runs, curl gets them verbatim."""
+    data = tmp_path / f"data {HOSTILE}"
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run(["dash"], "--data-dir", data, "--device-id", "dev-1", "--url",
+                 f"https://h.example/{HOSTILE}/", "--system-key", HOSTILE, cwd=work)
     assert result.returncode == 0, result.stderr
-    assert ("gcloud iot devices create 'dev-1' --project=p1 --region=europe-west1 "
-            f"--registry=fleet --public-key path={tmp_path / 'd' / 'device-cert.pem'},"
-            "type=es256-x509-pem") in result.stdout
+    argv = procs.paste(register_line(result.stdout), [shutil.which(shell[0]) or shell[0],
+                                                      *shell[1:]], work,
+                       {"CLEARBLADE_TOKEN": "secret-token"})
+    cert = (data / "device-cert.pem").read_text()
+    body = {"id": "dev-1", "credentials": [{"publicKey": {"format": "ES256_X509_PEM",
+                                                          "key": cert}}]}
+    assert argv == expected_argv("secret-token", body, f"https://h.example/{HOSTILE}"
+                                 f"/api/v/4/webhook/execute/{HOSTILE}/cloudiot_devices")
+    assert not list(tmp_path.rglob("PWNED"))
+    assert "secret-token" not in result.stdout
+
+
+def test_placeholders_and_region(tmp_path: Path) -> None:
+    """Without --url and --system-key the line reads them from the pasting shell; --region
+    picks ClearBlade's regional host."""
+    work = tmp_path / "work"
+    work.mkdir()
+    plain = run(["dash"], "--data-dir", tmp_path / "a", "--device-id", "dev-1", cwd=work)
+    assert plain.returncode == 0, plain.stderr
+    env = {"CLEARBLADE_URL": f"https://u.example/{HOSTILE}", "CLEARBLADE_SYSTEM_KEY": HOSTILE,
+           "CLEARBLADE_TOKEN": HOSTILE}
+    argv = procs.paste(register_line(plain.stdout), ["dash"], work, env)
+    assert argv[4] == f"ClearBlade-UserToken: {HOSTILE}"
+    assert argv[-1] == f"https://u.example/{HOSTILE}/api/v/4/webhook/execute/{HOSTILE}" \
+        "/cloudiot_devices"
+    regional = run(["dash"], "--data-dir", tmp_path / "b", "--device-id", "dev-2", "--region",
+                   "europe-west1", "--system-key", "abc", "--project", "p", cwd=work)
+    assert regional.returncode == 0, regional.stderr
+    assert "--project and --registry are not needed" in regional.stderr
+    argv = procs.paste(register_line(regional.stdout), ["dash"], work, env)
+    assert argv[-1] == "https://europe-west1.clearblade.com/api/v/4/webhook/execute/abc" \
+        "/cloudiot_devices"
+    assert not list(tmp_path.rglob("PWNED"))
 
 
 def test_private_key_is_never_accepted_as_a_credential(tmp_path: Path) -> None:
@@ -242,6 +293,5 @@ def test_private_key_is_never_accepted_as_a_credential(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 @pytest.mark.parametrize("name", ["provision-device.sh", "mender-device-identity"])
 def test_scripts_are_posix_sh(name: str) -> None:
-    result = subprocess.run(["shellcheck", "--shell=sh", str(ROOT / "keys" / name)],
-                            capture_output=True, text=True, check=False)
+    result = procs.run(["shellcheck", "--shell=sh", ROOT / "keys" / name])
     assert result.returncode == 0, result.stdout
