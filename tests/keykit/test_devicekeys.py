@@ -19,16 +19,6 @@ from tests.core.key_material import keyring
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def ec_key() -> devicekeys.PrivateKey:
-    return devicekeys.generate_key("ec")
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> devicekeys.PrivateKey:
-    return devicekeys.generate_key("rsa")
-
-
 @pytest.mark.parametrize(("kind", "header", "cert_fmt", "pub_fmt"), [
     ("ec", "EC PRIVATE KEY", "ES256_X509_PEM", "ES256_PEM"),
     ("rsa", "RSA PRIVATE KEY", "RSA_X509_PEM", "RSA_PEM"),

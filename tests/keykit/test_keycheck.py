@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bridge import devicekeys, keycheck
 from bridge.identity import IdentityTemplate
 from bridge.model import AuthStatus, Credential, CredentialFormat, RegistryRef
@@ -16,16 +14,6 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REF = RegistryRef("p1", "us-central1", "fleet")
 TEMPLATE = IdentityTemplate.parse("google_iot_id={device.id}")
 IDENTITY = {"google_iot_id": "dev-1"}
-
-
-@pytest.fixture(scope="module")
-def ec_key() -> devicekeys.PrivateKey:
-    return devicekeys.generate_key("ec")
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> devicekeys.PrivateKey:
-    return devicekeys.generate_key("rsa")
 
 
 def cert(key: devicekeys.PrivateKey, fmt: CredentialFormat = CredentialFormat.ES256_X509_PEM,
