@@ -134,7 +134,8 @@ def describe(exc: BaseException, timeout: tuple[float, float]) -> str:
     return kind.value
 
 
-def _host(url: str | None) -> str:
+def host_of(url: str | None) -> str:
+    """`host:port` of a URL (never its path or query), for messages."""
     try:
         parts = urlsplit(url or "")
         host, port = parts.hostname or "", parts.port
@@ -154,7 +155,7 @@ def request_error(exc: requests.RequestException, operation: str, *, service: st
     if kind is Failure.REDIRECT and exc.response is not None:
         return redirect_error(exc.response, operation, service=service, method=method,
                               path=path, request_id=request_id)
-    host = _host(exc.request.url if exc.request is not None else None)
+    host = host_of(exc.request.url if exc.request is not None else None)
     text = f"{operation} failed: {describe(exc, timeout)} ({host})"
     if kind in (Failure.UNTRUSTED, Failure.TLS):
         return PermanentApiError(text, service=service, method=method, path=path,
@@ -166,7 +167,7 @@ def request_error(exc: requests.RequestException, operation: str, *, service: st
 def redirect_error(response: requests.Response, operation: str, *, service: str, method: str,
                    path: str, request_id: str = "") -> PermanentApiError:
     """A 3xx answer: never followed (it could carry the credential to another host)."""
-    target = _host(urljoin(response.url or "", response.headers.get("Location", "")))
+    target = host_of(urljoin(response.url or "", response.headers.get("Location", "")))
     return PermanentApiError(
         f"{operation} failed: the server redirected to {target}, and redirects are not "
         "followed (check the configured URL)", service=service, method=method, path=path,
@@ -189,22 +190,22 @@ class RetryNotice:
         self._last = -NOTICE_EVERY
         self._lock = threading.Lock()
 
-    def failed(self, error: BaseException) -> None:
+    def failed(self, error: BaseException, host: str) -> None:
         if classify(error)[0] in _NO_ANSWER:
-            self._notice(describe(error, self.timeout))
+            self._notice(describe(error, self.timeout), host)
 
-    def answered(self, status: int) -> None:
+    def answered(self, status: int, host: str) -> None:
         if status >= 500:
-            self._notice(f"answered {status}")
+            self._notice(f"answered {status}", host)
 
-    def _notice(self, what: str) -> None:
+    def _notice(self, what: str, host: str) -> None:
         now = time.monotonic()
         with self._lock:
             if now - self._last < NOTICE_EVERY:
                 return
             self._last = now
-        emit(_LOG, logging.WARNING, f"{self.service}: {what}; retrying", service=self.service,
-             problem=what)
+        emit(_LOG, logging.WARNING, f"{self.service}: {what} ({host}); retrying",
+             service=self.service, problem=what, host=host)
 
 
 class BoundedRetry(Retry):
@@ -232,10 +233,11 @@ class BoundedRetry(Retry):
                 raise MaxRetryError(_pool, url, error) from error
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.notice is not None:
+            host = f"{_pool.host}:{_pool.port}" if _pool is not None else "?"
             if error is not None:
-                self.notice.failed(error)
+                self.notice.failed(error, host)
             elif response is not None:
-                self.notice.answered(response.status)
+                self.notice.answered(response.status, host)
         return retry
 
 

@@ -16,7 +16,14 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bridge.errors import ApiError, ConfigError, PermanentApiError, TransientApiError, from_status
-from bridge.httpclient import BoundedRetry, Closing, RetryNotice, refuse_redirects, request_error
+from bridge.httpclient import (
+    BoundedRetry,
+    Closing,
+    RetryNotice,
+    host_of,
+    refuse_redirects,
+    request_error,
+)
 from bridge.model import REGISTRY_SERVICE, RegistryDevice, RegistryRef
 from bridge.registry.convert import (
     DEVICE_FIELDS,
@@ -188,8 +195,9 @@ class GoogleRegistry(Closing):
 
     def _on_error(self, exc: BaseException) -> None:
         status = self._status(exc)
-        if status is not None:
-            self._notice.answered(status)
+        response = getattr(exc, "response", None)
+        if status is not None and isinstance(response, requests.Response):
+            self._notice.answered(status, host_of(response.url))
 
     def _call(self, operation: str, method: str, path: str, fn: Callable[[], T]) -> T:
         try:
