@@ -1,7 +1,7 @@
 """inventory's records: one per device, with the identity-scope attributes and `status` that
 deviceauth's workflows push, the tags (with their ETag) and the attributes a device reports.
 
-Jobs (`identity_job`, `status_job`, `delete_job`) are what deviceauth hands to the workflows
+Jobs (`identity_job`, `status_job`) are what deviceauth hands to the workflows
 service; the rest reads and writes attributes the way inventory's store does.
 """
 
@@ -80,9 +80,11 @@ def _attribute(item: dict[str, Any]) -> Attribute:
     return Attribute(name, item["value"], description)
 
 
-def _ensure(tx: Tx, device_id: str) -> None:
+def _updated(tx: Tx, device_id: str) -> None:
+    """The record, created if missing, with its updated_ts set to now."""
     ts = now_ts()
-    tx.run("INSERT OR IGNORE INTO inv_devices VALUES (?, ?, ?, NULL)", device_id, ts, ts)
+    tx.run("INSERT INTO inv_devices VALUES (?, ?, ?, NULL) ON CONFLICT (id) "
+           "DO UPDATE SET updated_ts = excluded.updated_ts", device_id, ts, ts)
 
 
 def _put(tx: Tx, device_id: str, scope: str, attr: Attribute, ts: str | None = None) -> None:
@@ -91,10 +93,6 @@ def _put(tx: Tx, device_id: str, scope: str, attr: Attribute, ts: str | None = N
            "(device_id, scope, name) DO UPDATE SET value = excluded.value, "
            "description = excluded.description, ts = excluded.ts",
            device_id, scope, attr.name, canonical.dumps(attr.value), attr.description, ts)
-
-
-def _touch(tx: Tx, device_id: str) -> None:
-    tx.run("UPDATE inv_devices SET updated_ts = ? WHERE id = ?", now_ts(), device_id)
 
 
 def identity_job(device_id: str, identity: dict[str, Any]) -> Job:
@@ -108,10 +106,9 @@ def identity_job(device_id: str, identity: dict[str, Any]) -> Job:
     def run(tx: Tx) -> None:
         if not all(valid_value(a.value) for a in attrs) or tx.device(device_id) is None:
             return
-        _ensure(tx, device_id)
+        _updated(tx, device_id)
         for attr in attrs:
             _put(tx, device_id, "identity", attr)
-        _touch(tx, device_id)
     return run
 
 
@@ -124,14 +121,9 @@ def status_job(device_id: str, status: str) -> Job:
             return
         if tx.device(device_id) is None:
             return  # removed since: the stand-in drops a job for a device that is gone
-        _ensure(tx, device_id)
+        _updated(tx, device_id)
         _put(tx, device_id, "identity", Attribute("status", status))
-        _touch(tx, device_id)
     return run
-
-
-def delete_job(device_id: str) -> Job:
-    return lambda tx: delete(tx, device_id)
 
 
 def delete(tx: Tx, device_id: str) -> None:
@@ -189,7 +181,8 @@ def write(tx: Tx, device_id: str, scope: str, attrs: Sequence[Attribute], *, rep
         if etag:
             raise ApiError(412, "ETag does not match")
         return
-    _ensure(tx, device_id)
+    if scope != "tags":  # tags change the ETag, not updated_ts
+        _updated(tx, device_id)
     ts = now_ts() if scope == "tags" else None
     for attr in attrs:
         _put(tx, device_id, scope, attr, ts)
@@ -199,8 +192,6 @@ def write(tx: Tx, device_id: str, scope: str, attrs: Sequence[Attribute], *, rep
     if scope == "tags":
         tx.run("UPDATE inv_devices SET tags_etag = ? WHERE id = ?", str(uuid.uuid4()),
                device_id)
-    else:
-        _touch(tx, device_id)
 
 
 def _needs_write(row: sqlite3.Row | None, scope: str, current: dict[str, str],
