@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from bridge import logs, notify
+from bridge import logs, names, notify
 from bridge.apply import Applier
-from bridge.errors import ApiError, AuthError, IdentityError
+from bridge.errors import ApiError, AuthError, IdentityError, InputError
 from bridge.identity import canonical_json, identity_digest
 from bridge.model import AuthSet, AuthStatus, MenderDevice, RegistryDevice, RegistryRef
 from bridge.reconcile import Action, plan
@@ -159,6 +159,12 @@ class Run:
 
     def device(self, registry: RegistryDevice, index: dict[bytes, Entry]) -> None:
         policy = self.bridge.policy
+        try:
+            names.device_id(registry.id)  # a listing is input too: never an identity from it
+        except InputError as exc:
+            self.report.add(Outcome(str(registry)[:160], Step.NOTHING, Status.SKIPPED, str(exc)))
+            self.tick()
+            return
         try:
             digest = identity_digest(policy.template.render(registry))
         except IdentityError:
