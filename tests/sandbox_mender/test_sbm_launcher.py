@@ -64,6 +64,19 @@ def test_plain_http_and_faults_set_at_start(tmp_path: Path) -> None:
             "Authorization": f"Bearer {box.token.reveal()}"}).status_code == 200
 
 
+@pytest.mark.parametrize("restart", [False, True])
+def test_a_rate_limit_set_at_start_counts_only_the_callers_requests(
+        tmp_path: Path, restart: bool) -> None:
+    if restart:  # a saved token is checked again at start
+        Sandbox(tmp_path, tls=False).start().stop()
+    faults = Faults(rate_limit_quota=1, rate_limit_interval_s=86400)
+    with Sandbox(tmp_path, tls=False, mender_faults=faults) as box:
+        headers = {"Authorization": f"Bearer {box.token.reveal()}"}
+        codes = [requests.get(box.mender_url + DEVICES, timeout=10, headers=headers).status_code
+                 for _ in range(2)]
+        assert codes == [200, 429]
+
+
 def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     data = tmp_path / "data"
     command = [sys.executable, "-m", "bridge", "sandbox", "--data", str(data),
