@@ -1,10 +1,7 @@
 """`keys check`'s answer: does one device key match a usable registry credential of the device
-and an admitted auth set of its Mender device? A service question, answered with the core's
-one credential rule (`bridge.keys.find_credential`, the rule `usable_keys` applies).
-
-# lead: interim home of the lookup until `bridge.sync.Bridge.check_key(ref, device_id,
-# public_pem) -> KeyCheck` exists; then `check_key` below becomes that method, `KeyCheck`
-# moves to `bridge.model`, and this module goes.
+and an admitted auth set of its Mender device? A service question (`Bridge.check_key` asks
+it), answered with the core's one credential rule (`bridge.keys.find_credential`, the rule
+`usable_keys` applies).
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def plan(
     except IdentityError as exc:
         return [_nothing(label, Reason.NO_IDENTITY, str(exc))]
     keys, problems = usable_keys(registry.credentials, now, policy.key_policy)
-    notes = [_nothing(label, Reason.KEY_PROBLEM, f"credential {p.index}: {p.reason}")
+    notes = [_nothing(label, Reason.KEY_PROBLEM, f"credential {p.number}: {p.reason}")
              for p in problems]
     if mender is not None and not policy.template.follows(mender.identity_data):
         return [*notes, _nothing(label, Reason.NOT_MANAGED, mender_id=mender.id)]

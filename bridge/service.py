@@ -15,6 +15,7 @@ from typing import Self
 
 from bridge.backfill import Progress
 from bridge.errors import ApiError, InputError
+from bridge.keycheck import KeyCheck
 from bridge.model import DeviceChange, RegistryRef
 from bridge.ports import Registry
 from bridge.report import Outcome, Report, Status, Step
@@ -84,6 +85,18 @@ class Service:
         """One device now (webhook, `device` CLI). InputError, TransientApiError escape."""
         ref = registry if isinstance(registry, RegistryRef) else self.registry_ref(registry)
         return self.route(ref).sync_device(ref, device_id)
+
+    def check_key(self, registries: Sequence[str], device_id: str,
+                  public_pem: str) -> KeyCheck | None:
+        """Does the key match a usable credential of the device (in the first of
+        `registries`, default the scope's, that has it) and an admitted auth set in Mender?
+        None when there is no registry to look in."""
+        result = None
+        for ref in self.existing_registries(registries):
+            result = self.route(ref).check_key(ref, device_id, public_pem)
+            if result.found:
+                break
+        return result
 
     # -- every device ---------------------------------------------------------------------------
     def backfill(self, registries: Sequence[str | RegistryRef] = (), *, dry_run: bool = False,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from bridge import backfill, names, notify
+from bridge import backfill, keycheck, names, notify
 from bridge.apply import Applier
 from bridge.errors import (
     ApiError,
@@ -26,6 +26,7 @@ from bridge.errors import (
     PermanentApiError,
 )
 from bridge.identity import identity_digest
+from bridge.keycheck import KeyCheck
 from bridge.model import (
     ChangeKind,
     DeviceChange,
@@ -222,6 +223,15 @@ class Bridge:
             return []
         return self.scope.refs or self.registry.list_registries(self.scope.project,
                                                                 self.scope.location)
+
+    def check_key(self, ref: RegistryRef, device_id: str, public_pem: str) -> KeyCheck:
+        """`keys check`: the key against the device's credentials and its Mender auth sets,
+        by the core's one credential rule."""
+        self._check(ref)
+        names.device_id(device_id)
+        return keycheck.check_key(self.registry, self.mender, ref, device_id, public_pem,
+                                  self.policy.template, policy=self.policy.key_policy,
+                                  now=self.clock())
 
     def notify(self, registry: RegistryDevice, report: Report) -> None:
         """Tell a device it was admitted (NOTIFY_DEVICE), after any path that admitted it."""

@@ -9,7 +9,6 @@ schema). Credentials are numbered from 1. Exit codes: 0 done, 1 the check found 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -162,23 +161,14 @@ def check(device_id: str, key_file: str, config_file: str | None, registry_name:
           as_json: bool) -> None:
     """Does this device key match a usable credential of the device in the registry and an
     admitted (preauthorized or accepted) auth set in Mender? Exit 0 if both, 1 if not."""
-    from bridge.config import Settings
+    from bridge.cli.common import load_settings
     from bridge.factory import build_service
-    from bridge.keycheck import check_key
 
-    # The same rule as the other commands: the TOML file with the environment over it.
-    env = dict(os.environ)
-    settings = Settings.from_toml(config_file, env) if config_file else Settings.from_env(env)
+    settings = load_settings(config_file)
     key = _public_key(key_file)
     with build_service(settings) as service:
-        result = None
-        for ref in service.existing_registries((registry_name,) if registry_name else ()):
-            bridge = service.route(ref)
-            # lead: `bridge.check_key(ref, device_id, key.pem)` once Bridge.check_key exists.
-            result = check_key(bridge.registry, bridge.mender, ref, device_id, key.pem,
-                               bridge.policy.template, policy=bridge.policy.key_policy)
-            if result.found:
-                break
+        result = service.check_key((registry_name,) if registry_name else (), device_id,
+                                   key.pem)
     if result is None:
         raise click.UsageError("no registry to look in: the configured scope has none")
     if as_json:

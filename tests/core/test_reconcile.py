@@ -13,7 +13,7 @@ from bridge.reconcile import Kind, Policy, Reason, plan
 from tests.core.credentials import credential, mender_pem
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-REF = RegistryRef("p", "us-central1", "reg")
+REF = RegistryRef("project-1", "us-central1", "reg")
 A = mender_pem("ec", 0)
 B = mender_pem("rsa", 0)
 C = mender_pem("ec", 1)
@@ -123,7 +123,8 @@ def test_pending_set_of_a_usable_key_is_accepted_by_id() -> None:
 def test_key_problems_name_the_credential_and_reason() -> None:
     actions = plan(reg(EC, WEAK), None, DEFAULT, NOW)
     problems = [a.detail for a in actions if a.reason is Reason.KEY_PROBLEM]
-    assert problems == ["credential 1: RSA key of 1024 bits is below the minimum of 2048"]
+    # The weak key is the second credential: numbered from 1, as the keys commands number them.
+    assert problems == ["credential 2: RSA key of 1024 bits is below the minimum of 2048"]
     assert [a.kind for a in actions if a.writes] == [Kind.PREAUTHORIZE]
 
 
