@@ -98,8 +98,9 @@ def _post(session: requests.Session | None, url: str, body: bytes, headers: dict
           ca_bundle: str | None, timeout: float, service: str) -> requests.Response:
     sender = session or requests
     try:
+        # Never to another host: a redirect would carry the signed request or the JWT along.
         return sender.post(url, data=body, headers=headers, timeout=timeout,
-                           verify=ca_bundle if ca_bundle else True)
+                           verify=ca_bundle if ca_bundle else True, allow_redirects=False)
     except requests.RequestException as exc:
         raise TransientApiError(f"request failed: {type(exc).__name__}", service=service,
                                 method="POST", path=url) from None
