@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from flask import Flask, Response, g, jsonify, request
@@ -58,11 +59,16 @@ def create_app(
             if not request.environ.get(BYPASS):  # the launcher's own set-up is not counted
                 state().limiter.check("management", str(g.claims["sub"]))
 
+    @app.before_request
+    def _device_call_arrived() -> None:
+        if request.path.startswith(_DEVICE_PREFIX):
+            g.arrived = time.time()
+
     @app.after_request
     def _record_device_call(response: Response) -> Response:
         if request.path.startswith(_DEVICE_PREFIX):
-            state().record_device_call(request.method, request.path, response.status_code,
-                                       g.get("device_id"))
+            state().record_device_call(g.get("arrived", time.time()), request.method,
+                                       request.path, response.status_code, g.get("device_id"))
         return response
 
     @app.route("/_sandbox/max_devices", methods=["GET", "POST"])
@@ -77,7 +83,8 @@ def create_app(
 
     @app.get("/_sandbox/device_log")
     def _device_log() -> Response:
-        """The device API calls seen (newest last, at most 10,000), optionally of one device."""
+        """The device API calls seen (arrival time, method, path, status, device id; newest
+        last, at most 10,000), optionally of one device."""
         wanted = request.args.get("device_id")
         return jsonify([e for e in state().device_log()
                         if wanted is None or e["device_id"] == wanted])

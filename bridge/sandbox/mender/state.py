@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +40,9 @@ class SandboxState:
         """Start deviceauth's workflow jobs for inventory after the propagation delay."""
         self.workflows.submit(self.faults.inventory_delay_ms / 1000.0, *jobs)
 
-    def record_device_call(self, method: str, path: str, status: int,
+    def record_device_call(self, arrived: float, method: str, path: str, status: int,
                            device_id: str | None) -> None:
-        entry = {"time": time.time(), "method": method, "path": path, "status": status,
+        entry = {"time": arrived, "method": method, "path": path, "status": status,
                  "device_id": device_id}
         with self._log_lock:
             self._device_log.append(entry)
