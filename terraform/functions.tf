@@ -89,9 +89,11 @@ locals {
   build_sa          = google_service_account.build.id
 }
 
-# --- Event function: one device per audit-log event ---------------------------------------------
+# --- Event function: one device per audit-log event (push and eventarc delivery) ---------------
 
 resource "google_cloudfunctions2_function" "events" {
+  count = local.event_function ? 1 : 0
+
   project     = var.project_id
   location    = var.region
   name        = "${var.name_prefix}-events"
@@ -122,18 +124,21 @@ resource "google_cloudfunctions2_function" "events" {
     timeout_seconds                  = var.ack_deadline_seconds
     environment_variables            = local.environment
 
-    secret_environment_variables {
-      key        = "MENDER_TOKEN"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.mender_token.secret_id
-      version    = var.mender_token_version
+    dynamic "secret_environment_variables" {
+      for_each = local.mender_tokens
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.this[secret_environment_variables.key].secret_id
+        version    = secret_environment_variables.value.version
+      }
     }
   }
 
-  # Only with event_delivery = "eventarc"; the default push delivery uses the subscription in
-  # events.tf, whose retries the dead-letter policy bounds.
+  # Only with event_delivery = "eventarc"; push delivery uses the subscription in events.tf,
+  # whose retries the dead-letter policy bounds.
   dynamic "event_trigger" {
-    for_each = local.push_delivery ? [] : [google_pubsub_topic.events.id]
+    for_each = local.eventarc_delivery ? [google_pubsub_topic.events[0].id] : []
     content {
       trigger_region        = var.region
       event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -144,14 +149,15 @@ resource "google_cloudfunctions2_function" "events" {
   }
 
   depends_on = [
-    google_secret_manager_secret_iam_member.run_reads_token,
+    google_secret_manager_secret_iam_member.readers,
     google_project_iam_member.build_logs,
     google_project_iam_member.build_reads_source,
     google_artifact_registry_repository_iam_member.build_pushes_images,
   ]
 }
 
-# --- Reconcile function: the safety net, run by Cloud Scheduler -------------------------------------
+# --- Reconcile function: run by Cloud Scheduler; the safety net for events, and ClearBlade's ----------
+# --- primary path -----------------------------------------------------------------------------------
 
 resource "google_cloudfunctions2_function" "reconcile" {
   project     = var.project_id
@@ -185,16 +191,40 @@ resource "google_cloudfunctions2_function" "reconcile" {
     timeout_seconds                  = var.reconcile_timeout_seconds
     environment_variables            = local.environment
 
-    secret_environment_variables {
-      key        = "MENDER_TOKEN"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.mender_token.secret_id
-      version    = var.mender_token_version
+    dynamic "secret_environment_variables" {
+      for_each = local.mender_tokens
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.this[secret_environment_variables.key].secret_id
+        version    = secret_environment_variables.value.version
+      }
+    }
+
+    dynamic "secret_volumes" {
+      for_each = local.clearblade ? [google_secret_manager_secret.this["CLEARBLADE_CONFIGURATION"].secret_id] : []
+      content {
+        mount_path = local.clearblade_mount.directory
+        project_id = var.project_id
+        secret     = secret_volumes.value
+        versions {
+          version = "latest"
+          path    = local.clearblade_mount.file
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    # Variables cannot see each other in validations before Terraform 1.9.
+    precondition {
+      condition     = length(var.mender_targets) == 0 || length(var.iot_registries) == 0 || sort(distinct(var.iot_registries)) == local.registries
+      error_message = "With mender_targets, the registries are the targets' ones: leave iot_registries empty or list exactly the registries of the targets."
     }
   }
 
   depends_on = [
-    google_secret_manager_secret_iam_member.run_reads_token,
+    google_secret_manager_secret_iam_member.readers,
     google_project_iam_member.build_logs,
     google_project_iam_member.build_reads_source,
     google_artifact_registry_repository_iam_member.build_pushes_images,
@@ -237,24 +267,32 @@ resource "google_cloudfunctions2_function" "provision" {
     timeout_seconds                  = 60
     environment_variables            = local.environment
 
-    secret_environment_variables {
-      key        = "MENDER_TOKEN"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.mender_token.secret_id
-      version    = var.mender_token_version
+    dynamic "secret_environment_variables" {
+      for_each = merge(local.mender_tokens, { WEBHOOK_SECRET = { version = "latest" } })
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.this[secret_environment_variables.key].secret_id
+        version    = secret_environment_variables.value.version
+      }
     }
 
-    secret_environment_variables {
-      key        = "WEBHOOK_SECRET"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.webhook[0].secret_id
-      version    = "latest"
+    dynamic "secret_volumes" {
+      for_each = local.clearblade ? [google_secret_manager_secret.this["CLEARBLADE_CONFIGURATION"].secret_id] : []
+      content {
+        mount_path = local.clearblade_mount.directory
+        project_id = var.project_id
+        secret     = secret_volumes.value
+        versions {
+          version = "latest"
+          path    = local.clearblade_mount.file
+        }
+      }
     }
   }
 
   depends_on = [
-    google_secret_manager_secret_iam_member.provision_reads_token,
-    google_secret_manager_secret_iam_member.provision_reads_webhook_secret,
+    google_secret_manager_secret_iam_member.readers,
     google_project_iam_member.build_logs,
     google_project_iam_member.build_reads_source,
     google_artifact_registry_repository_iam_member.build_pushes_images,

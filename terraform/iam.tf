@@ -4,13 +4,15 @@
 #   build     - Cloud Build's identity for building the functions: logs, the image repository.
 #   provision - the webhook's runtime identity (only with enable_provision_webhook): as `run`,
 #               plus the webhook secret.
+#   listen    - the identity of the `mender-bridge listen` workers you run (only with
+#               event_delivery = "pull"): pull the events subscription, read devices and tokens.
 # None of them is the default compute or Cloud Build account.
 
 resource "google_service_account" "run" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-run"
   display_name = "mender-bridge functions (runtime)"
-  description  = "Runs the mender-bridge event and reconcile functions: reads IoT devices and the Mender token."
+  description  = "Runs the mender-bridge event and reconcile functions: reads IoT devices and the Mender token(s)."
 
   depends_on = [google_project_service.this]
 }
@@ -44,22 +46,36 @@ resource "google_service_account" "provision" {
   depends_on = [google_project_service.this]
 }
 
+resource "google_service_account" "listen" {
+  count = local.pull_delivery ? 1 : 0
+
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-listen"
+  display_name = "mender-bridge listen workers"
+  description  = "Runs mender-bridge listen workers: pulls the device events subscription, reads IoT devices and the Mender token(s)."
+
+  depends_on = [google_project_service.this]
+}
+
 locals {
   run_member       = "serviceAccount:${google_service_account.run.email}"
   invoker_member   = "serviceAccount:${google_service_account.invoker.email}"
   build_member     = "serviceAccount:${google_service_account.build.email}"
   provision_member = var.enable_provision_webhook ? "serviceAccount:${google_service_account.provision[0].email}" : null
-  # Static keys: for_each must know them before the accounts exist.
-  device_readers = {
-    for k, v in { run = local.run_member, provision = local.provision_member } : k => v if k == "run" || var.enable_provision_webhook
+  listen_member    = local.pull_delivery ? "serviceAccount:${google_service_account.listen[0].email}" : null
+  # The identities the bridge runs as (local.runtime_names). Static keys: for_each must know
+  # them before the accounts exist.
+  runtime_members = {
+    for k, v in { run = local.run_member, provision = local.provision_member, listen = local.listen_member } :
+    k => v if contains(local.runtime_names, k)
   }
 }
 
-# --- Runtime: read devices ---------------------------------------------------------------------
+# --- Runtime: read devices (Google backend) ------------------------------------------------------
 # Project level because the provider (>= 5) has no cloudiot registry IAM resource any more.
 
 resource "google_project_iam_member" "read_devices" {
-  for_each = local.device_readers
+  for_each = local.google ? local.runtime_members : {}
 
   project = local.iot_project
   role    = var.iot_reader_role
@@ -69,15 +85,17 @@ resource "google_project_iam_member" "read_devices" {
 # --- Invoke: only the bridge's own Cloud Run services --------------------------------------------
 
 resource "google_cloud_run_v2_service_iam_member" "invoker_events" {
+  count = local.event_function ? 1 : 0
+
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.events.service_config[0].service
+  name     = google_cloudfunctions2_function.events[0].service_config[0].service
   role     = "roles/run.invoker"
   member   = local.invoker_member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "invoker_reconcile" {
-  count = var.reconcile_schedule == null ? 0 : 1
+  count = local.reconcile_schedule == null ? 0 : 1
 
   project  = var.project_id
   location = var.region

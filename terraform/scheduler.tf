@@ -1,14 +1,16 @@
-# The safety net: a periodic full reconcile, for events that were lost, dead-lettered or
-# arrived while Mender was down. Re-running it is always safe.
+# A periodic full reconcile. With the Google backend it is the safety net, for events that
+# were lost, dead-lettered or arrived while Mender was down; with ClearBlade, which has no
+# event to follow, it is the primary path (every 5 minutes by default). Re-running it is
+# always safe, and the function runs one instance at a time, so runs never overlap.
 
 resource "google_cloud_scheduler_job" "reconcile" {
-  count = var.reconcile_schedule == null ? 0 : 1
+  count = local.reconcile_schedule == null ? 0 : 1
 
   project          = var.project_id
   region           = var.region
   name             = "${var.name_prefix}-reconcile"
   description      = "Runs the mender-bridge reconcile function."
-  schedule         = var.reconcile_schedule
+  schedule         = local.reconcile_schedule
   time_zone        = var.reconcile_time_zone
   attempt_deadline = "${var.reconcile_timeout_seconds}s"
 

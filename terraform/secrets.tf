@@ -2,9 +2,11 @@
 # passed through Terraform would sit in plain text in the state. Add the values with
 # `gcloud secrets versions add` (README, "Deploy").
 
-resource "google_secret_manager_secret" "mender_token" {
+resource "google_secret_manager_secret" "this" {
+  for_each = local.secret_ids
+
   project   = var.project_id
-  secret_id = local.mender_token_secret_id
+  secret_id = each.value
   labels    = local.labels
 
   replication {
@@ -21,48 +23,39 @@ resource "google_secret_manager_secret" "mender_token" {
   depends_on = [google_project_service.this]
 }
 
-resource "google_secret_manager_secret_iam_member" "run_reads_token" {
+# Each grant is on one secret, to one runtime identity (local.secret_readers).
+resource "google_secret_manager_secret_iam_member" "readers" {
+  for_each = local.secret_readers
+
   project   = var.project_id
-  secret_id = google_secret_manager_secret.mender_token.secret_id
+  secret_id = google_secret_manager_secret.this[each.value.setting].secret_id
   role      = "roles/secretmanager.secretAccessor"
-  member    = local.run_member
+  member    = local.runtime_members[each.value.identity]
 }
 
-resource "google_secret_manager_secret" "webhook" {
-  count = var.enable_provision_webhook ? 1 : 0
-
-  project   = var.project_id
-  secret_id = local.webhook_secret_id
-  labels    = local.labels
-
-  replication {
-    auto {
-      dynamic "customer_managed_encryption" {
-        for_each = var.secret_kms_key_name == null ? [] : [var.secret_kms_key_name]
-        content {
-          kms_key_name = customer_managed_encryption.value
-        }
-      }
-    }
-  }
-
-  depends_on = [google_project_service.this]
+# Addresses of earlier releases: moved, so an upgrade neither deletes a secret (and its
+# versions) nor drops a grant.
+moved {
+  from = google_secret_manager_secret.mender_token
+  to   = google_secret_manager_secret.this["MENDER_TOKEN"]
 }
 
-resource "google_secret_manager_secret_iam_member" "provision_reads_token" {
-  count = var.enable_provision_webhook ? 1 : 0
-
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.mender_token.secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = local.provision_member
+moved {
+  from = google_secret_manager_secret.webhook[0]
+  to   = google_secret_manager_secret.this["WEBHOOK_SECRET"]
 }
 
-resource "google_secret_manager_secret_iam_member" "provision_reads_webhook_secret" {
-  count = var.enable_provision_webhook ? 1 : 0
+moved {
+  from = google_secret_manager_secret_iam_member.run_reads_token
+  to   = google_secret_manager_secret_iam_member.readers["run/MENDER_TOKEN"]
+}
 
-  project   = var.project_id
-  secret_id = google_secret_manager_secret.webhook[0].secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = local.provision_member
+moved {
+  from = google_secret_manager_secret_iam_member.provision_reads_token[0]
+  to   = google_secret_manager_secret_iam_member.readers["provision/MENDER_TOKEN"]
+}
+
+moved {
+  from = google_secret_manager_secret_iam_member.provision_reads_webhook_secret[0]
+  to   = google_secret_manager_secret_iam_member.readers["provision/WEBHOOK_SECRET"]
 }

@@ -94,8 +94,19 @@ variable "iot_location" {
   }
 }
 
+variable "registry_backend" {
+  description = "Where the registries are (REGISTRY_BACKEND). 'google' (default): the Cloud IoT API in iot_project, whose audit log feeds the event path. 'clearblade': ClearBlade IoT Core, which has no audit log to follow, so the scheduled reconcile (clearblade_reconcile_schedule) is the primary path and no sink, topic or event function is created; the service-account JSON ClearBlade gives you goes into a Secret Manager secret (clearblade_configuration_secret_id)."
+  type        = string
+  default     = "google"
+
+  validation {
+    condition     = contains(["google", "clearblade"], var.registry_backend)
+    error_message = "registry_backend must be 'google' or 'clearblade'."
+  }
+}
+
 variable "iot_registries" {
-  description = "Registry IDs the bridge works on (IOT_REGISTRIES): the scheduled reconcile covers these, or every registry of iot_location when empty."
+  description = "Registry IDs the bridge works on (IOT_REGISTRIES), the scope of everything it does: the Logging sink only forwards entries of these registries in iot_location, and the bridge ignores any event outside them. Empty means every registry of iot_project in iot_location (the sink then filters on the location only). With mender_targets, the scope is the targets' registries: leave this empty or list the same ones."
   type        = list(string)
   default     = []
 
@@ -106,7 +117,7 @@ variable "iot_registries" {
 }
 
 variable "iot_reader_role" {
-  description = "Role granted on iot_project to the function's service account to read devices and their credentials (cloudiot.devices.get, cloudiot.devices.list). A custom role with exactly those permissions is the tighter choice where the organisation allows one."
+  description = "Role granted on iot_project to the bridge's runtime service accounts (functions, webhook, listen workers) to read devices and their credentials (cloudiot.devices.get, cloudiot.devices.list); Google backend only. A custom role with exactly those permissions is the tighter choice where the organisation allows one."
   type        = string
   default     = "roles/cloudiot.viewer"
 
@@ -124,7 +135,7 @@ variable "iot_reader_role" {
 # --- The Mender side ------------------------------------------------------------------------
 
 variable "mender_url" {
-  description = "Mender server URL (MENDER_URL)."
+  description = "Mender server URL (MENDER_URL). Not used with mender_targets."
   type        = string
   default     = "https://hosted.mender.io"
 
@@ -135,7 +146,7 @@ variable "mender_url" {
 }
 
 variable "mender_token_secret_id" {
-  description = "ID of the Secret Manager secret created for the Mender personal access token. Null means '<name_prefix>-mender-token'. The module never takes the token itself: add it with `gcloud secrets versions add` (see README)."
+  description = "ID of the Secret Manager secret created for the Mender personal access token. Null means '<name_prefix>-mender-token'. The module never takes the token itself: add it with `gcloud secrets versions add` (see README). Not used with mender_targets (one secret per target)."
   type        = string
   default     = null
 
@@ -146,13 +157,63 @@ variable "mender_token_secret_id" {
 }
 
 variable "mender_token_version" {
-  description = "Secret version the functions read: 'latest' (a new version is picked up by new instances) or a version number (pinned; change it to roll the token)."
+  description = "Secret version the functions read: 'latest' (a new version is picked up by new instances) or a version number (pinned; change it to roll the token). The targets' tokens of mender_targets are always read at 'latest'."
   type        = string
   default     = "latest"
 
   validation {
     condition     = can(regex("^(latest|[1-9][0-9]*)$", var.mender_token_version))
     error_message = "mender_token_version must be 'latest' or a version number."
+  }
+}
+
+variable "mender_targets" {
+  description = "Several Mender servers or tenants (MENDER_TARGETS), each serving the devices of its own registries: name (lowercase letters, digits, '-'), mender_url (https) and registries (IDs). Each target gets a Secret Manager secret '<name_prefix>-mender-token-<name>' for its token, read by the functions as MENDER_TOKEN_<NAME> (upper case, '-' -> '_', version 'latest'). Empty (default): one Mender, mender_url and the mender_token_secret_id secret."
+  type = list(object({
+    name       = string
+    mender_url = string
+    registries = list(string)
+  }))
+  default  = []
+  nullable = false
+
+  validation {
+    condition     = alltrue([for t in var.mender_targets : can(regex("^[a-z][a-z0-9-]{0,30}$", t.name))])
+    error_message = "Each mender_targets name is 1-31 lowercase letters, digits or '-', starting with a letter."
+  }
+
+  validation {
+    condition     = length(distinct([for t in var.mender_targets : t.name])) == length(var.mender_targets)
+    error_message = "mender_targets names must be unique."
+  }
+
+  validation {
+    condition     = alltrue([for t in var.mender_targets : can(regex("^https://[^/\\s]+", t.mender_url))])
+    error_message = "Each mender_targets mender_url must be an https:// URL: the token is sent to it."
+  }
+
+  validation {
+    condition = alltrue([for t in var.mender_targets : length(t.registries) > 0 && alltrue([
+      for r in t.registries : can(regex("^[a-zA-Z][a-zA-Z0-9-._+~%]{2,63}$", r))
+    ])])
+    error_message = "Each mender_targets entry lists at least one registry ID (3-64 characters, starting with a letter)."
+  }
+
+  validation {
+    condition = (length(distinct(flatten([for t in var.mender_targets : t.registries]))) ==
+    length(flatten([for t in var.mender_targets : t.registries])))
+    error_message = "A registry belongs to one Mender target only: no registry may be listed twice in mender_targets."
+  }
+}
+
+variable "tags" {
+  description = "Mender inventory tags written from registry fields (TAGS), e.g. 'site={metadata[site]},registry={registry}'. Null (default): no tags are written."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tags == null || can(regex("^\\s*[^=,\\s]+\\s*=", coalesce(var.tags, "-")))
+    error_message = "tags must be name=template pairs separated by commas, e.g. 'site={metadata[site]}'."
   }
 }
 
@@ -216,9 +277,16 @@ variable "extra_environment" {
   validation {
     condition = length(setintersection(keys(var.extra_environment), [
       "MENDER_TOKEN", "MENDER_PASSWORD", "MENDER_USERNAME", "WEBHOOK_SECRET", "CLEARBLADE_CONFIGURATION",
-      "MENDER_URL", "IOT_PROJECT", "IOT_LOCATION", "IOT_REGISTRIES", "IOT_ENDPOINT", "IOT_CREDENTIALS",
-      "REGISTRY_BACKEND", "IDENTITY_TEMPLATE", "ON_DELETE", "ON_BLOCKED", "REVOKE_REMOVED_KEYS", "LOG_LEVEL",
+      "MENDER_URL", "MENDER_TARGETS", "IOT_PROJECT", "IOT_LOCATION", "IOT_REGISTRIES", "IOT_ENDPOINT",
+      "IOT_CREDENTIALS", "REGISTRY_BACKEND", "IDENTITY_TEMPLATE", "ON_DELETE", "ON_BLOCKED",
+      "REVOKE_REMOVED_KEYS", "LOG_LEVEL", "TAGS", "PUBSUB_SUBSCRIPTION",
     ])) == 0
+    error_message = "extra_environment must not hold secrets (they go through Secret Manager) nor settings that have their own variable."
+  }
+
+  validation {
+    # The targets' tokens (MENDER_TOKEN_<NAME>) are secrets too.
+    condition     = alltrue([for k in keys(var.extra_environment) : !startswith(k, "MENDER_TOKEN")])
     error_message = "extra_environment must not hold secrets (they go through Secret Manager) nor settings that have their own variable."
   }
 
@@ -272,18 +340,18 @@ variable "event_memory" {
 # --- Delivery and retries ------------------------------------------------------------------
 
 variable "event_delivery" {
-  description = "How events reach the function. 'push' (default): a Pub/Sub push subscription to the HTTP entry on_push, retries bounded by a dead-letter policy (max_delivery_attempts). 'eventarc': an Eventarc trigger to the CloudEvent entry on_device_event with retries on, bounded only by Eventarc's 24 h message retention (no dead-letter topic: Eventarc owns that subscription)."
+  description = "How events reach the bridge (Google backend). 'push' (default): a Pub/Sub push subscription to the event function's HTTP entry on_push, retries bounded by a dead-letter policy (max_delivery_attempts). 'pull': no event function; a pull subscription with the same retry and dead-letter policy for `mender-bridge listen` workers you run (VM, Cloud Run, GKE), and a service account for them. 'eventarc': an Eventarc trigger to the CloudEvent entry on_device_event with retries on, bounded only by Eventarc's 24 h message retention (no dead-letter policy: Eventarc owns that subscription)."
   type        = string
   default     = "push"
 
   validation {
-    condition     = contains(["push", "eventarc"], var.event_delivery)
-    error_message = "event_delivery must be 'push' or 'eventarc'."
+    condition     = contains(["push", "pull", "eventarc"], var.event_delivery)
+    error_message = "event_delivery must be 'push', 'pull' or 'eventarc'."
   }
 }
 
 variable "max_delivery_attempts" {
-  description = "Deliveries of one event before Pub/Sub moves it to the dead-letter topic (push delivery)."
+  description = "Deliveries of one event before Pub/Sub moves it to the dead-letter topic (push and pull delivery)."
   type        = number
   default     = 10
 
@@ -317,7 +385,7 @@ variable "retry_maximum_backoff_seconds" {
 }
 
 variable "ack_deadline_seconds" {
-  description = "Time the event function has to answer one push; also its timeout. A slower answer counts as a failed delivery."
+  description = "Time the event function has to answer one push (also its timeout; a slower answer counts as a failed delivery), or a listen worker's first ack deadline (the client extends it while it works)."
   type        = number
   default     = 60
 
@@ -341,13 +409,25 @@ variable "dead_letter_retention" {
 # --- Scheduled reconcile (the safety net) ----------------------------------------------------
 
 variable "reconcile_schedule" {
-  description = "Cron schedule of the full reconcile that repairs anything an event missed. Null disables the job (not recommended)."
+  description = "Cron schedule of the full reconcile that repairs anything an event missed (Google backend). Null disables the job (not recommended)."
   type        = string
   default     = "17 */6 * * *"
 
   validation {
     condition     = var.reconcile_schedule == null || length(split(" ", trimspace(coalesce(var.reconcile_schedule, "x")))) == 5
     error_message = "reconcile_schedule must be a five-field cron expression."
+  }
+}
+
+variable "clearblade_reconcile_schedule" {
+  description = "Cron schedule of the reconcile with registry_backend = 'clearblade', where it is the primary path: how long a device registered in ClearBlade waits at most before Mender knows it. Default every 5 minutes; a run still going when the next one is due makes that one fail (one instance at a time), never overlap."
+  type        = string
+  default     = "*/5 * * * *"
+  nullable    = false
+
+  validation {
+    condition     = length(split(" ", trimspace(var.clearblade_reconcile_schedule))) == 5
+    error_message = "clearblade_reconcile_schedule must be a five-field cron expression."
   }
 }
 
@@ -407,5 +487,18 @@ variable "webhook_secret_id" {
   validation {
     condition     = var.webhook_secret_id == null || can(regex("^[a-zA-Z0-9_-]{1,255}$", var.webhook_secret_id))
     error_message = "webhook_secret_id may hold letters, digits, '-' and '_' only."
+  }
+}
+
+# --- ClearBlade ---------------------------------------------------------------------------------
+
+variable "clearblade_configuration_secret_id" {
+  description = "ID of the Secret Manager secret created for ClearBlade's service-account JSON (registry_backend = 'clearblade'). Null means '<name_prefix>-clearblade-configuration'. Its value is added with `gcloud secrets versions add` (see README), never through Terraform; the functions read it as a file (CLEARBLADE_CONFIGURATION)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.clearblade_configuration_secret_id == null || can(regex("^[a-zA-Z0-9_-]{1,255}$", var.clearblade_configuration_secret_id))
+    error_message = "clearblade_configuration_secret_id may hold letters, digits, '-' and '_' only."
   }
 }
