@@ -21,7 +21,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
     if not skipped and not MISSING:
         return
     names = ", ".join(f"../shared/{name}" for name in sorted(MISSING))
-    unchecked = "; ".join(sorted(set(MISSING.values())))
+    unchecked = "; ".join(sorted(set().union(*MISSING.values())))
     terminalreporter.write_line(
         f"NOT BESIDE THE REPOSITORY: {names or '../shared'}: {skipped} skipped"
         + (f", {unchecked}" if unchecked else "") + f" ({HOWTO})", yellow=True, bold=True)
