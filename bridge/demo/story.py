@@ -7,8 +7,9 @@ import contextlib
 from collections.abc import Mapping
 
 from bridge.config import Settings
+from bridge.demo.children import wait_for
 from bridge.demo.narrate import Narrator, Row
-from bridge.demo.world import REF, DemoDevice, World, wait_for
+from bridge.demo.world import REF, DemoDevice, World
 from bridge.device import SimulatedDevice
 from bridge.devicekeys import KeyKind
 from bridge.factory import build_service
@@ -59,13 +60,14 @@ class Story:
         n.chapter("0. Keys: each simulated device makes one key pair (EC P-256 or RSA 3072)")
         self._make()
         legacy = self.role(LEGACY)
-        w.deliver_events(False)
         for d in legacy:
             w.register(d)
+        w.drain()
         n.say(f"{len(legacy)} devices were registered before the bridge existed: "
               + ", ".join(d.id for d in legacy))
-        w.deliver_events(True)
-        n.say("the bridge is deployed: audit-log events now reach the Cloud Function")
+        w.deploy()
+        n.say("the bridge is deployed: audit-log events now reach the Cloud Function "
+              f"({w.events.short()})")
 
         main = [*self.role(FLEET), self.one(ROTATED), self.one(BLOCKED), self.one(DELETED)]
         n.chapter(f"1. Registering {len(main)} devices with the google-cloud-iot client "
@@ -94,6 +96,13 @@ class Story:
         self.backfill(legacy)
         return self.final_table()
 
+    def settle(self, demo: DemoDevice, key: SimulatedDevice, statuses: tuple[str, ...],
+               what: str) -> None:
+        """Wait (briefly) for Mender to show `key` in one of `statuses`; the check that follows
+        says what was seen. Pub/Sub delivers on its own time, after the registry answered."""
+        with contextlib.suppress(TimeoutError):
+            wait_for(lambda: self.world.key_status(demo.id, key) in statuses, 20.0, what)
+
     def both_clouds(self, devices: list[DemoDevice], what: str) -> None:
         results = [(self.world.authenticate(d.device), self.world.publish(d.device))
                    for d in self.n.progress(devices, "devices at work", len(devices))]
@@ -107,9 +116,11 @@ class Story:
         old, new = d.device, SimulatedDevice.generate(d.id, "ec")
         w.set_credentials(d, [old, new])
         w.drain()
+        self.settle(d, new, ("preauthorized", "accepted"), "the new key to reach Mender")
         n.check(w.authenticate(new), "new key admitted by Mender as soon as it was registered")
         w.set_credentials(d, [new])
         w.drain()
+        self.settle(d, old, ("rejected", "absent"), "the old key to leave Mender")
         d.device, d.old = new, old
         n.check(not w.authenticate(old), "old key refused by Mender once it left the registry")
         n.check(w.publish(new) and not w.publish(old), "registry takes telemetry from the new "
@@ -141,6 +152,8 @@ class Story:
         settings = Settings.from_toml(self.world.sandbox.config_path, env={"ON_BLOCKED": "reject"})
         with build_service(settings) as service:
             report = service.backfill([REF])
+        if report.interrupted == "interrupted":  # the backfill ends early on Ctrl-C
+            raise KeyboardInterrupt
         self.n.say("sync: " + _counts(report))
         return report
 

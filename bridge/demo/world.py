@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,16 @@ from typing import Any
 import requests
 
 import bridge
+from bridge.demo.children import Child, wait_for
+from bridge.demo.events import POLICY, Events
 from bridge.device import SimulatedDevice
 from bridge.devicekeys import certificate, formats
+from bridge.keys import normalize
 from bridge.mender import MenderClient
 from bridge.model import CredentialFormat, MenderDevice, RegistryRef
+from bridge.pubsub.local import PubsubMode
 from bridge.sandbox.launcher import LOCATION, PROJECT, REGISTRY, Sandbox
 
-TOPIC = "iot-device-lifecycle"
 REF = RegistryRef(PROJECT, LOCATION, REGISTRY)
 
 
@@ -55,40 +56,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def function_source() -> Path:
-    """functions/main.py of this checkout (the demo runs from a clone: `pip install -e .`)."""
+def function_source() -> tuple[Path, str]:
+    """The function's source and how to name it: functions/main.py, what Terraform deploys,
+    when the package runs from its source tree; else (`pip install .` puts only the package
+    in site-packages) the same push entry from the package."""
     main = Path(bridge.__file__).resolve().parent.parent / "functions" / "main.py"
-    if not main.is_file():
-        raise RuntimeError("functions/main.py not found: run the demo from a clone of the "
-                           "repository installed with `pip install -e .`")
-    return main
+    if main.is_file():
+        return main, "functions/main.py"
+    packaged = Path(__file__).resolve().with_name("function.py")
+    return packaged, "bridge/demo/function.py (functions/main.py is not installed)"
 
 
 class FunctionProcess:
-    """`functions-framework --target on_device_event` serving functions/main.py."""
+    """`functions-framework --target on_push` serving the function, in its own session."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
         self.log_path = log_path
+        self.source, self.source_name = function_source()
         self._env = env
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._child: Child | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> FunctionProcess:
-        command = [sys.executable, "-m", "functions_framework", "--target", "on_device_event",
-                   "--source", str(function_source()), "--host", "127.0.0.1",
+    def start(self, timeout: float = 60.0) -> FunctionProcess:
+        command = [sys.executable, "-m", "functions_framework", "--target", "on_push",
+                   "--source", str(self.source), "--host", "127.0.0.1",
                    "--port", str(self.port)]
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(command, env={**os.environ, **self._env},
-                                          stdout=log, stderr=subprocess.STDOUT)
+        self._child = Child(command, env={**os.environ, **self._env}, log=self.log_path)
         wait_for(self._listening, timeout, "the function to start")
         return self
 
     def _listening(self) -> bool:
-        if self._proc is not None and self._proc.poll() is not None:
+        if self._child is not None and not self._child.running():
             raise RuntimeError(f"the function exited early; see {self.log_path}")
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
@@ -97,33 +99,24 @@ class FunctionProcess:
             return False
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
+        if self._child is not None:
+            self._child.stop()
 
 
 class World:
     """Owns the running pieces; every registry write goes through the real Google client."""
 
-    def __init__(self, data_dir: Path, function_env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, function_env: dict[str, str] | None = None, *,
+                 pubsub: PubsubMode | str = PubsubMode.AUTO) -> None:
         self.data_dir = data_dir
         self.function_env = dict(function_env or {})
-        self.sandbox = Sandbox(data_dir, tls=True)
+        self.sandbox = Sandbox(data_dir, tls=True, pubsub=pubsub, pubsub_project=PROJECT,
+                               pubsub_policy=POLICY)
         self.function: FunctionProcess | None = None
         self.iot: Any = None
         self.mender: MenderClient | None = None
         self.http = requests.Session()
+        self.events = Events(self.sandbox, self.http)
 
     def start(self) -> World:
         self.sandbox.start()
@@ -133,34 +126,34 @@ class World:
                "IOT_PROJECT": PROJECT, "IOT_LOCATION": LOCATION, "IOT_REGISTRIES": REGISTRY,
                "IOT_ENDPOINT": self.sandbox.registry_url, "IOT_CREDENTIALS": "anonymous",
                "ON_BLOCKED": "reject", "LOG_LEVEL": "INFO", **self.function_env}
-        self.function = FunctionProcess(env, self.data_dir / "function.log").start()
+        self.function = FunctionProcess(env, self.data_dir / "function.log")
+        self.function.start()
         self.iot = _iot_client(self.sandbox.registry_url)
         self.mender = MenderClient(self.sandbox.mender_url, token=self.sandbox.token,
                                    ca_bundle=str(self.sandbox.ca_cert))
         return self
 
     def stop(self) -> None:
-        if self.function is not None:
-            self.function.stop()
-        if self.mender is not None:
-            self.mender.close()
-        self.sandbox.stop()
-        self.http.close()
+        """Stop everything that was started, each part even if another fails to stop."""
+        try:
+            if self.function is not None:
+                self.function.stop()
+        finally:
+            try:
+                if self.mender is not None:
+                    self.mender.close()
+            finally:
+                self.sandbox.stop()
+                self.http.close()
 
     # registry side -----------------------------------------------------------------------
-    def deliver_events(self, on: bool) -> None:
-        assert self.function is not None
-        endpoints = [f"{self.function.url}/projects/{PROJECT}/topics/{TOPIC}"] if on else []
-        self._admin("POST", "/_sandbox/audit-endpoints", {"endpoints": endpoints})
+    def deploy(self) -> None:
+        """The bridge is deployed: audit entries from now on reach the function."""
+        assert self.function is not None, "the world is not started"
+        self.events.connect(self.function.url + "/")
 
     def drain(self, timeout: float = 60.0) -> None:
-        """Wait until every audit-log delivery reached the function (and it answered 2xx)."""
-        def drained() -> bool:
-            status = self._admin("GET", "/_sandbox/audit-status")
-            if int(status.get("dead", 0)):
-                raise RuntimeError(f"audit deliveries were dead-lettered: {status}")
-            return int(status.get("pending", 0)) == 0
-        wait_for(drained, timeout, "audit-log deliveries to the function")
+        self.events.drain(timeout)
 
     def register(self, demo: DemoDevice, *, blocked: bool = False) -> None:
         from google.cloud import iot_v1
@@ -199,6 +192,15 @@ class World:
         return {str(d.identity_data.get("google_iot_id")): d
                 for d in self.mender.iter_devices()}
 
+    def key_status(self, device_id: str, device: SimulatedDevice) -> str:
+        """The status of the Mender auth set holding `device`'s key, or "absent"."""
+        wanted = normalize(device.public_pem).fingerprint
+        found = self.mender_devices().get(device_id)
+        for auth_set in (found.auth_sets or ()) if found is not None else ():
+            if normalize(auth_set.pubkey).fingerprint == wanted:
+                return auth_set.status.value
+        return "absent"
+
     def authenticate(self, device: SimulatedDevice) -> bool:
         token = device.authenticate(self.sandbox.mender_url, str(self.sandbox.ca_cert),
                                     session=self.http)
@@ -208,14 +210,6 @@ class World:
         status = device.publish_event(self.sandbox.registry_url, REF, b'{"temperature": 21.5}',
                                       session=self.http)
         return status == 200
-
-    def _admin(self, method: str, path: str, body: object = None) -> dict[str, Any]:
-        response = self.http.request(method, self.sandbox.registry_url + path, json=body,
-                                     timeout=10)
-        response.raise_for_status()
-        data = response.json()
-        assert isinstance(data, dict)
-        return data
 
 
 def _iot_client(endpoint: str) -> Any:
