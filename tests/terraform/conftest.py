@@ -1,13 +1,10 @@
 """Shared helpers of the Terraform tests: the module parsed with python-hcl2 (quotes, comments
-and block markers removed), and a provider-less copy of its inputs that the real `terraform`
-binary can evaluate offline."""
+and block markers removed) for the few structural checks, and the module applied offline
+(tests/terraform/offline.py) for the variable combinations that change what it deploys."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +12,8 @@ from typing import Any
 
 import hcl2
 import pytest
+
+from tests.terraform.offline import OfflineModule, Planned
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "terraform"
@@ -95,47 +94,44 @@ def tf() -> Config:
     return load_config()
 
 
-class Evaluator:
-    """variables.tf + locals.tf in a scratch directory, with outputs added: no provider is
-    needed, so `terraform init/apply` run offline and evaluate the module's own expressions
-    and input validations with the real binary."""
-
-    def __init__(self, workdir: Path, binary: str) -> None:
-        self.workdir = workdir
-        self.binary = binary
-        for name in ("variables.tf", "locals.tf"):
-            shutil.copy(MODULE / name, workdir / name)
-        outputs = ["sink_filter", "environment", "services", "push_delivery", "source_archive"]
-        (workdir / "probe.tf").write_text(
-            "\n".join(f'output "{o}" {{\n  value = local.{o}\n}}' for o in outputs) + "\n",
-            encoding="utf-8",
-        )
-        self._run("init", "-input=false", "-no-color")
-
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        # CHECKPOINT_DISABLE: no version check over the network.
-        env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
-        return subprocess.run(
-            [self.binary, *args], cwd=self.workdir, env=env, capture_output=True, text=True,
-            timeout=120, check=False,
-        )
-
-    def apply(self, tfvars: Mapping[str, Any]) -> subprocess.CompletedProcess[str]:
-        (self.workdir / "terraform.tfvars.json").write_text(json.dumps(tfvars), encoding="utf-8")
-        state = self.workdir / "terraform.tfstate"
-        state.unlink(missing_ok=True)
-        return self._run("apply", "-auto-approve", "-input=false", "-no-color")
-
-    def outputs(self, tfvars: Mapping[str, Any]) -> dict[str, Any]:
-        result = self.apply(tfvars)
-        assert result.returncode == 0, result.stdout + result.stderr
-        shown = self._run("output", "-json", "-no-color")
-        return {k: v["value"] for k, v in json.loads(shown.stdout).items()}
+# The variable combinations that change what the module deploys. Registries and projects are
+# the captured audit entry's (tests/fixtures), so the sink filter can be tried on it.
+BASE: dict[str, Any] = {"project_id": "acme-fleet-prod", "iot_project": "cloud-custodian",
+                        "iot_location": "europe-west1",
+                        "iot_reader_role": "projects/cloud-custodian/roles/iotDeviceReader"}
+TARGETS = [
+    {"name": "staging", "mender_url": "https://staging.mender.example.com",
+     "registries": ["custodian"]},
+    {"name": "prod-eu", "mender_url": "https://eu.hosted.mender.io",
+     "registries": ["field-a", "field-b"]},
+]
+WEBHOOK = {"enable_provision_webhook": True,
+           "provision_invokers": ["serviceAccount:factory@acme-factory.iam.gserviceaccount.com"]}
+COMBOS: dict[str, dict[str, Any]] = {
+    "google+push": {**BASE, "iot_registries": ["custodian", "field-a"]},
+    "google+push+webhook+all-registries": {**BASE, **WEBHOOK},
+    "google+pull": {**BASE, "event_delivery": "pull", "iot_registries": ["custodian"]},
+    "google+eventarc": {**BASE, "event_delivery": "eventarc", "iot_registries": ["custodian"]},
+    "google+pull+targets+webhook": {**BASE, **WEBHOOK, "event_delivery": "pull",
+                                    "mender_targets": TARGETS},
+    "clearblade": {**BASE, "registry_backend": "clearblade", "iot_registries": ["custodian"]},
+    "clearblade+targets+webhook": {**BASE, **WEBHOOK, "registry_backend": "clearblade",
+                                   "mender_targets": TARGETS, "tags": "site={metadata[site]}"},
+}
+GOOGLE = [name for name in COMBOS if name.startswith("google")]
+CLEARBLADE = [name for name in COMBOS if name.startswith("clearblade")]
 
 
-@pytest.fixture(scope="module")
-def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evaluator]:
+@pytest.fixture(scope="session")
+def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfflineModule]:
     binary = shutil.which("terraform")
     if binary is None:
         pytest.skip("terraform is not installed (the CI script warns about it)")
-    yield Evaluator(tmp_path_factory.mktemp("tf-eval"), binary)
+    yield OfflineModule(tmp_path_factory.mktemp("tf-offline"), binary, MODULE)
+
+
+@pytest.fixture(params=list(COMBOS))
+def combo(request: pytest.FixtureRequest, offline: OfflineModule) -> tuple[str, Planned]:
+    """(name, what the module deploys) for each combination in COMBOS."""
+    name: str = request.param
+    return name, offline.plan(COMBOS[name])
