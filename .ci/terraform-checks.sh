@@ -3,9 +3,9 @@
 # (terraform validate needs the provider binary, which cannot be downloaded here: the schema
 # comes from the cdktf bindings on npm instead, for the lowest and a recent supported
 # provider), and static security analysis (checkov, in a virtual environment of its own so its
-# dependencies never meet the project's). Checkov runs twice: with the defaults, and with the
-# complete example tfvars, so that the resources behind feature flags (the provisioning
-# webhook) are checked too. Every skipped check carries its reason next to the resource
+# dependencies never meet the project's). Checkov runs with the defaults and with each example
+# tfvars (the complete one with the provisioning webhook, pull delivery, ClearBlade with two
+# Mender targets), so that the resources behind each mode are checked too. Every skipped check carries its reason next to the resource
 # (#checkov:skip=CKV_...:reason). Run from .ci/run, inside the project's venv (python-hcl2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,5 +57,7 @@ checkov=("$tmp/checkov/bin/checkov" --directory terraform --framework terraform
          --skip-download --compact --quiet)
 echo "== checkov ${CHECKOV_VERSION}: defaults"
 "${checkov[@]}"
-echo "== checkov ${CHECKOV_VERSION}: examples/terraform.tfvars.example"
-"${checkov[@]}" --var-file terraform/examples/terraform.tfvars.example
+for example in terraform.tfvars.example pull.tfvars clearblade-two-targets.tfvars; do
+  echo "== checkov ${CHECKOV_VERSION}: examples/${example}"
+  "${checkov[@]}" --var-file "terraform/examples/${example}"
+done
