@@ -96,8 +96,8 @@ def _play(world: World, folder: Folder, fleet_size: int, narrator: Narrator
     function = world.function
     assert function is not None
     narrator.line(f"   Mender:   {world.sandbox.mender_url}\n   registry: "
-                  f"{world.sandbox.registry_url}\n   function: {function.url} "
-                  f"({function.source_name}, on_push)\n   events:   {world.events.describe()}")
+                  f"{world.sandbox.registry_url}\n   function: {function.url}, on_push of "
+                  f"{function.source_name}\n   events:   {world.events.describe()}")
     rows = run(folder.path, fleet_size, narrator, world)
     return rows, result(
         rows, narrator, data={"path": str(folder.path), "prepared": folder.prepared},
