@@ -19,6 +19,9 @@ from bridge import logs
 # Work still unfinished after this long is given up to Pub/Sub for another delivery (the
 # lease is no longer extended); far above a device's handling, Mender retries included.
 MAX_LEASE_S = 600.0
+# Leases are extended by this much at a time. It is also the stream's ack deadline: messages
+# in transit to a worker that stops come back after it (the library's default is 60 s).
+LEASE_STEP_S = 10  # whole seconds: it becomes a protobuf int field
 
 
 class Decision(Protocol):
@@ -73,7 +76,8 @@ class Worker:
         self._future = self.subscriber.subscribe(
             self.subscription, self._on_message,
             flow_control=FlowControl(max_messages=self.concurrency,
-                                     max_lease_duration=self.max_lease_s),
+                                     max_lease_duration=self.max_lease_s,
+                                     max_duration_per_lease_extension=LEASE_STEP_S),
             scheduler=ThreadScheduler(self._executor),
             # On stop: finish what runs, ack or nack it, nack what was not started yet.
             await_callbacks_on_shutdown=True)
@@ -97,7 +101,8 @@ class Worker:
         """Stop pulling, let running messages finish (acked or nacked), nack the rest."""
         if self._future is None:
             return
-        self._future.cancel()
+        if not self._future.done():  # cancelling an ended stream would hide its error
+            self._future.cancel()
         # A stream that ended by itself raises its error here: failure() reports it.
         with contextlib.suppress(Exception):
             self._future.result(timeout=timeout)
@@ -107,6 +112,10 @@ class Worker:
 
     def _on_message(self, message: Any) -> None:
         self.counters.add(received=1, in_flight=1)
+        attempt = message.delivery_attempt  # set when the subscription dead-letters
+        if attempt is not None and attempt > 1:
+            logs.emit(self.log, logging.INFO, f"delivery attempt {attempt}",
+                      message_id=message.message_id, delivery_attempt=attempt)
         try:
             decision = self.handler.handle_message(
                 bytes(message.data), dict(message.attributes), message.message_id)
