@@ -10,6 +10,7 @@
     └── ApiError             a remote call failed (service, method, path, status)
         ├── TransientApiError    timeouts, connection errors, 429, 5xx: worth retrying
         └── PermanentApiError    other 4xx: retrying will not help
+            ├── AuthError        401/403: the bridge's own credentials were refused
             ├── NotFound
             └── Conflict
 
@@ -105,6 +106,11 @@ class PermanentApiError(ApiError):
     """A failure that a retry will not fix (4xx other than 429)."""
 
 
+class AuthError(PermanentApiError):
+    """The service refused the bridge's credentials (401/403): a revoked or expired token, a
+    missing role. Not a per-device failure: a person must fix the configuration."""
+
+
 class NotFound(PermanentApiError):
     """The remote object does not exist (404)."""
 
@@ -116,11 +122,14 @@ class Conflict(PermanentApiError):
 def from_status(status: int | None, message: str, *, service: str, method: str = "",
                 path: str = "", detail: str = "", request_id: str = "",
                 retry_after: float | None = None) -> ApiError:
-    """The one mapping of an HTTP status (None: no answer at all) onto the tree: 404 NotFound,
-    409 Conflict, 408/429/5xx and no answer transient, any other 4xx permanent."""
+    """The one mapping of an HTTP status (None: no answer at all) onto the tree: 401/403
+    AuthError, 404 NotFound, 409 Conflict, 408/429/5xx and no answer transient, any other
+    4xx permanent."""
     kind: type[ApiError]
     if status is None or status in (408, 429) or status >= 500:
         kind = TransientApiError
+    elif status in (401, 403):
+        kind = AuthError
     elif status == 404:
         kind = NotFound
     elif status == 409:

@@ -73,6 +73,20 @@ class AuthStatus(enum.StrEnum):
     NOAUTH = "noauth"
 
 
+class OnDelete(enum.StrEnum):
+    """What a registry delete does in Mender (ON_DELETE)."""
+
+    DECOMMISSION = "decommission"
+    IGNORE = "ignore"
+
+
+class OnBlocked(enum.StrEnum):
+    """What a device blocked in the registry does in Mender (ON_BLOCKED)."""
+
+    IGNORE = "ignore"
+    REJECT = "reject"
+
+
 @dataclass(frozen=True)
 class PublicKey:
     """A public key normalized exactly as Mender stores it (PKIX PEM, 64 columns, final newline)."""
