@@ -93,9 +93,9 @@ def _nothing(device: str, reason: Reason, detail: str = "", *, mender_id: str | 
 
 
 def create(device: str, identity: Mapping[str, str], keys: list[PublicKey]) -> list[Action]:
-    """A new Mender device: the first key creates it, each further key is added with force."""
-    return [Action(Kind.PREAUTHORIZE if i == 0 else Kind.PREAUTHORIZE_FORCE, device, identity,
-                   key.pem, detail=key.describe()) for i, key in enumerate(keys)]
+    """A new Mender device, preauthorized with its first usable key only: deviceauth cannot
+    derive the status of a device with two preauthorized sets (docs/mender-api.md#auth-sets)."""
+    return [Action(Kind.PREAUTHORIZE, device, identity, keys[0].pem, detail=keys[0].describe())]
 
 
 def plan(
@@ -135,7 +135,6 @@ def _present(label: str, identity: Mapping[str, str], keys: list[PublicKey],
     sets = mender.auth_sets or ()
     wanted = {key.pem for key in keys}
     actions: list[Action] = []
-    recreate = False
     for aset in sets:
         if aset.pubkey in wanted:
             continue
@@ -148,30 +147,45 @@ def _present(label: str, identity: Mapping[str, str], keys: list[PublicKey],
         if aset.status in _LIVE:
             actions.append(_revoke(Kind.REJECT, label, mender, aset))
         elif aset.status is AuthStatus.PREAUTHORIZED:
-            actions.append(_revoke(Kind.DELETE_AUTH_SET, label, mender, aset))
-            # Mender deletes the whole device with a preauthorized set (DeleteAuthSet): the
-            # device is recreated from the registry's keys right after.
-            recreate = True
-    if recreate:
-        return actions + (create(label, identity, keys) if keys else
-                          [_nothing(label, Reason.NO_USABLE_CREDENTIAL)])
+            # Removing it removes the device (DeleteAuthSet): it is created again from the
+            # registry's keys right after, or once its decommissioning ends.
+            actions.append(_drop_preauthorized(label, mender, aset, "key no longer in the "
+                                               "registry"))
+            return actions + (create(label, identity, keys) if keys else
+                              [_nothing(label, Reason.NO_USABLE_CREDENTIAL)])
+    actions += _wanted(label, identity, keys, mender)
+    if not any(a.writes or a.reason is Reason.CONFLICT for a in actions):
+        actions.append(_nothing(label, Reason.IN_SYNC, mender_id=mender.id))
+    return actions
+
+
+def _wanted(label: str, identity: Mapping[str, str], keys: list[PublicKey],
+            mender: MenderDevice) -> list[Action]:
+    """The registry's keys against the device's auth sets: accept a key in use, add one
+    missing key when none is waiting preauthorized (Mender holds one), report a key a person
+    rejected while no other key of the device is admitted."""
+    sets = mender.auth_sets or ()
     by_key = {aset.pubkey: aset for aset in sets}
+    wanted = {key.pem for key in keys}
+    admitted = {a.status for a in sets if a.pubkey in wanted} & {AuthStatus.ACCEPTED,
+                                                                  AuthStatus.PREAUTHORIZED}
+    actions: list[Action] = []
+    missing = [key for key in keys if by_key.get(key.pem) is None
+               or by_key[key.pem].status is AuthStatus.NOAUTH]
+    if missing and AuthStatus.PREAUTHORIZED not in admitted:
+        actions.append(Action(Kind.PREAUTHORIZE_FORCE, label, identity, missing[0].pem,
+                              mender_id=mender.id, detail=missing[0].describe()))
     for key in keys:
         match = by_key.get(key.pem)
-        if match is None or match.status is AuthStatus.NOAUTH:
-            actions.append(Action(Kind.PREAUTHORIZE_FORCE, label, identity, key.pem,
-                                  mender_id=mender.id, detail=key.describe()))
-        elif match.status is AuthStatus.PENDING:
+        if match is not None and match.status is AuthStatus.PENDING:
             actions.append(Action(Kind.ACCEPT, label, mender_id=mender.id, auth_id=match.id,
                                   detail=key.describe()))
-        elif match.status is AuthStatus.REJECTED:
+        elif match is not None and match.status is AuthStatus.REJECTED and not admitted:
             actions.append(_nothing(label, Reason.CONFLICT, f"auth set {match.id} for "
                                     f"{key.describe()} was rejected in Mender",
                                     mender_id=mender.id, auth_id=match.id))
     if not keys:
         actions.append(_nothing(label, Reason.NO_USABLE_CREDENTIAL, mender_id=mender.id))
-    if not any(a.writes or a.reason is Reason.CONFLICT for a in actions):
-        actions.append(_nothing(label, Reason.IN_SYNC, mender_id=mender.id))
     return actions
 
 
@@ -180,17 +194,28 @@ def _revoke(kind: Kind, label: str, mender: MenderDevice, aset: AuthSet) -> Acti
                   detail=f"{aset.status.value} auth set {aset.id}: key no longer in the registry")
 
 
+def _drop_preauthorized(label: str, mender: MenderDevice, aset: AuthSet, why: str) -> Action:
+    """Mender cannot move a preauthorized set to rejected; deleting it deletes the device, and
+    on Mender 4.1.3 leaves the device's other auth sets behind without a device, after which
+    the device cannot authenticate. Alone, the set is deleted; beside others, the device is
+    decommissioned (which removes all its sets) (docs/mender-api.md#auth-sets)."""
+    if len(mender.auth_sets or ()) <= 1:
+        return Action(Kind.DELETE_AUTH_SET, label, mender_id=mender.id, auth_id=aset.id,
+                      detail=f"preauthorized auth set {aset.id}: {why}")
+    return Action(Kind.DECOMMISSION, label, mender_id=mender.id,
+                  detail=f"preauthorized auth set {aset.id}: {why}; decommissioned, as deleting "
+                         "that set would strand the device's other sets")
+
+
 def _blocked(label: str, mender: MenderDevice | None, policy: Policy) -> list[Action]:
     if policy.on_blocked is not OnBlocked.REJECT or mender is None:
         return [_nothing(label, Reason.BLOCKED, "blocked in the registry")]
-    actions: list[Action] = []
-    for aset in mender.auth_sets or ():
-        if aset.status in _LIVE:
-            actions.append(Action(Kind.REJECT, label, mender_id=mender.id, auth_id=aset.id,
-                                  detail="blocked in the registry"))
-        elif aset.status is AuthStatus.PREAUTHORIZED:
-            actions.append(Action(Kind.DELETE_AUTH_SET, label, mender_id=mender.id,
-                                  auth_id=aset.id, detail="blocked in the registry"))
+    sets = mender.auth_sets or ()
+    preauthorized = [a for a in sets if a.status is AuthStatus.PREAUTHORIZED]
+    if preauthorized:
+        return [_drop_preauthorized(label, mender, preauthorized[0], "blocked in the registry")]
+    actions = [Action(Kind.REJECT, label, mender_id=mender.id, auth_id=aset.id,
+                      detail="blocked in the registry") for aset in sets if aset.status in _LIVE]
     return actions or [_nothing(label, Reason.BLOCKED, "blocked; auth sets already rejected")]
 
 

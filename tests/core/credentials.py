@@ -19,9 +19,14 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 FAR = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-@functools.cache
 def private_key(kind: str = "ec", index: int = 0, bits: int = 2048) -> PrivateKey:
-    """`kind` "ec" (P-256) or "rsa"; `index` tells apart several keys of one kind."""
+    """`kind` "ec" (P-256) or "rsa"; `index` tells apart several keys of one kind. The same
+    key however the arguments are spelled (the cache is keyed on all three)."""
+    return _private_key(kind, index, bits if kind == "rsa" else 0)
+
+
+@functools.cache
+def _private_key(kind: str, index: int, bits: int) -> PrivateKey:
     if kind == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     return ec.generate_private_key(ec.SECP256R1())

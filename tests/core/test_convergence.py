@@ -1,5 +1,6 @@
 """Property: whatever the registry and Mender states, one sync leaves nothing more to write,
-and Mender never holds two devices for one identity."""
+Mender never holds two devices for one identity, and no device ends in a state deviceauth
+cannot handle (two preauthorized or accepted sets, sets stranded without their device)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ STATUSES = [AuthStatus.PENDING, AuthStatus.PREAUTHORIZED, AuthStatus.ACCEPTED,
 
 registry_keys = st.lists(st.tuples(st.integers(0, 3), st.booleans()), max_size=3,
                          unique_by=lambda t: t[0])
+# Only states deviceauth allows: at most one accepted and one preauthorized set.
 mender_sets = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(STATUSES)), max_size=4,
-                       unique_by=lambda t: t[0])
+                       unique_by=lambda t: t[0]).filter(
+    lambda sets: all([s for _, s in sets].count(x) <= 1
+                     for x in (AuthStatus.ACCEPTED, AuthStatus.PREAUTHORIZED)))
 
 
 def seed_mender(mender: FakeMender, sets: list[tuple[int, AuthStatus]]) -> None:
@@ -63,6 +67,8 @@ def test_one_sync_converges(keys: list[tuple[int, bool]], present: bool, blocked
     left = plan(device, current, policy, datetime.now(UTC), prune=not present)
     assert [a for a in left if a.writes] == []
     assert len(mender.devices) == len(mender.by_hash) <= 1
+    # Nothing the bridge did left a device deviceauth cannot read, or sets without a device.
+    assert not any(d.broken for d in mender.devices.values()) and mender.stranded == []
     if present and not blocked and current is not None and current.auth_sets is not None:
         usable = {mender_pem(*POOL[i]) for i, expired in keys if not expired}
         live = {s.pubkey for s in current.auth_sets

@@ -1,4 +1,6 @@
-"""The truth table of DESIGN.md §3, one parametrised case per row, on the pure planner."""
+"""The truth table (README 'What happens in Mender'), one parametrised case per row, on the
+pure planner. Mender states are those deviceauth allows: at most one accepted and one
+preauthorized set per device."""
 
 from __future__ import annotations
 
@@ -41,9 +43,10 @@ P, AC, PE, RJ = (AuthStatus.PREAUTHORIZED, AuthStatus.ACCEPTED, AuthStatus.PENDI
 N = Kind.NOTHING
 
 ROWS = [
-    # row 1: present, K not empty, absent → preauthorize the first key, force the others
+    # row 1: present, K not empty, absent → preauthorize the first key only: deviceauth
+    # cannot derive the status of a device with two preauthorized sets (getDeviceStatus)
     ("new device, two keys", reg(RSA, EC_CERT), None, DEFAULT, False,
-     [(Kind.PREAUTHORIZE, None, B), (Kind.PREAUTHORIZE_FORCE, None, C)]),
+     [(Kind.PREAUTHORIZE, None, B)]),
     # row 2: auth set for k∈K preauthorized or accepted → nothing
     ("preauthorized", reg(EC), men((A, P)), DEFAULT, False, [(N, Reason.IN_SYNC, None)]),
     ("accepted", reg(EC), men((A, AC)), DEFAULT, False, [(N, Reason.IN_SYNC, None)]),
@@ -54,14 +57,29 @@ ROWS = [
     # row 5: no auth set for some k∈K (key added) → preauthorize it with force
     ("key added", reg(EC, RSA), men((A, AC)), DEFAULT, False,
      [(Kind.PREAUTHORIZE_FORCE, None, B)]),
+    # ... one at a time: while one waits preauthorized, the next key waits too
+    ("second key waits", reg(EC, RSA, EC_CERT), men((A, AC), (B, P)), DEFAULT, False,
+     [(N, Reason.IN_SYNC, None)]),
+    ("not yet connected, key added", reg(EC, RSA), men((A, P)), DEFAULT, False,
+     [(N, Reason.IN_SYNC, None)]),
+    # a registry key Mender rejected when the device rotated to another one is no conflict
+    ("rotated away", reg(EC, RSA), men((A, RJ), (B, AC)), DEFAULT, False,
+     [(N, Reason.IN_SYNC, None)]),
+    ("rotating now", reg(EC, RSA), men((A, AC), (B, PE)), DEFAULT, False,
+     [(Kind.ACCEPT, None, None)]),
     # row 6: auth set whose key is not in K → reject if pending/accepted, delete if preauth
     ("removed key accepted", reg(RSA), men((B, P), (A, AC)), DEFAULT, False,
      [(Kind.REJECT, None, None)]),
     ("removed key pending", reg(RSA), men((B, AC), (A, PE)), DEFAULT, False,
      [(N, Reason.REVIEW, None), (Kind.REJECT, None, None)]),
-    ("removed key preauthorized", reg(RSA), men((B, P), (A, P)), DEFAULT, False,
+    # a preauthorized set cannot be rejected, and deleting it deletes its device: alone it is
+    # deleted, beside other sets the device is decommissioned (4.1.3 would strand them); then
+    # the device is created again from the registry's keys
+    ("removed key preauthorized", reg(RSA), men((A, P)), DEFAULT, False,
      [(Kind.DELETE_AUTH_SET, None, None), (Kind.PREAUTHORIZE, None, B)]),
-    ("expired key revoked", reg(EC, EXPIRED), men((A, AC), (C, AC)), DEFAULT, False,
+    ("removed key preauthorized beside others", reg(RSA), men((B, AC), (A, P)), DEFAULT,
+     False, [(Kind.DECOMMISSION, None, None), (Kind.PREAUTHORIZE, None, B)]),
+    ("expired key revoked", reg(EC, EXPIRED), men((A, P), (C, AC)), DEFAULT, False,
      [(N, Reason.KEY_PROBLEM, None), (Kind.REJECT, None, None)]),
     ("revocation off", reg(RSA), men((B, P), (A, AC)),
      replace(DEFAULT, revoke_removed_keys=False), False, [(N, Reason.IN_SYNC, None)]),
@@ -70,9 +88,11 @@ ROWS = [
      [(N, Reason.BLOCKED, None)]),
     ("blocked, absent", reg(EC, blocked=True), None, DEFAULT, False,
      [(N, Reason.BLOCKED, None)]),
-    ("blocked, reject", reg(EC, RSA, blocked=True), men((A, AC), (B, P)),
+    ("blocked, reject", reg(EC, RSA, blocked=True), men((A, AC), (B, PE)),
      replace(DEFAULT, on_blocked="reject"), False,
-     [(Kind.REJECT, None, None), (Kind.DELETE_AUTH_SET, None, None)]),
+     [(Kind.REJECT, None, None), (Kind.REJECT, None, None)]),
+    ("blocked, reject, preauthorized", reg(EC, RSA, blocked=True), men((A, AC), (B, P)),
+     replace(DEFAULT, on_blocked="reject"), False, [(Kind.DECOMMISSION, None, None)]),
     # row 8: K empty, absent → nothing, "no usable credential"; key problems reported
     ("no usable credential", reg(EXPIRED, WEAK), None, DEFAULT, False,
      [(N, Reason.KEY_PROBLEM, None), (N, Reason.KEY_PROBLEM, None),

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from bridge.device import SimulatedDevice
 from bridge.model import Credential
 from bridge.sandbox.launcher import Sandbox
-from tests.core.credentials import credential, mender_pem
+from tests.core.credentials import credential, mender_pem, private_key
 
 pytestmark = pytest.mark.e2e
 PATH = "/v1/projects/sandbox-project/locations/us-central1/registries/sandbox-registry/devices"
@@ -37,7 +38,7 @@ EXPECTED = {
     "rsa-pem": {mender_pem("rsa", 0)},
     "ec-x509": {mender_pem("ec", 1)},
     "rsa-x509": {mender_pem("rsa", 1)},
-    "two-keys": {mender_pem("ec", 2), mender_pem("rsa", 0)},
+    "two-keys": {mender_pem("ec", 2)},  # one preauthorized key per device (deviceauth)
     "half-expired": {mender_pem("ec", 4)},
 }
 
@@ -109,7 +110,7 @@ def test_backfill_then_nothing_to_change(sandbox: Sandbox) -> None:
     first = cli("sync", "--config", str(sandbox.config_path), "--json")
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert report["summary"]["done"] == 7 and report["summary"]["failed"] == 0
+    assert report["summary"]["done"] == 6 and report["summary"]["failed"] == 0
     assert mender_keys(sandbox) == EXPECTED
     skipped = {(a["device"], a["detail"]) for a in report["actions"] if a["status"] == "skipped"}
     assert ("sandbox-registry/blocked", "blocked in the registry") in skipped
@@ -129,8 +130,19 @@ def test_backfill_then_nothing_to_change(sandbox: Sandbox) -> None:
     assert mender_keys(sandbox) == EXPECTED
 
 
-def test_device_command_adds_a_rotated_key(sandbox: Sandbox) -> None:
+def mender_statuses(sandbox: Sandbox, device_id: str) -> dict[str, str]:
+    response = requests.get(f"{sandbox.mender_url}/api/management/v2/devauth/devices",
+                            params={"per_page": 500}, verify=str(sandbox.ca_cert), timeout=10,
+                            headers={"Authorization": f"Bearer {sandbox.token.reveal()}"})
+    [device] = [d for d in response.json()
+                if d["identity_data"]["google_iot_id"] == device_id]
+    return {s["pubkey"]: s["status"] for s in device["auth_sets"]}
+
+
+def test_device_command_rotates_a_key_the_device_then_uses(sandbox: Sandbox) -> None:
     cli("sync", "--config", str(sandbox.config_path), "--quiet")
+    old = SimulatedDevice(private_key("ec", 0), "ec-pem")
+    assert old.authenticate(sandbox.mender_url, str(sandbox.ca_cert))  # accepted, in use
     creds = (credential("ec", 0), credential("ec", 7, x509_cert=True))
     requests.patch(f"{sandbox.registry_url}{PATH}/ec-pem", params={"updateMask": "credentials"},
                    json=registry_body("ec-pem", creds, False), timeout=10).raise_for_status()
@@ -138,7 +150,18 @@ def test_device_command_adds_a_rotated_key(sandbox: Sandbox) -> None:
     assert result.returncode == 0, result.stderr
     actions = json.loads(result.stdout)["actions"]
     assert [(a["action"], a["status"]) for a in actions] == [("preauthorize_force", "done")]
-    assert mender_keys(sandbox)["ec-pem"] == {mender_pem("ec", 0), mender_pem("ec", 7)}
+    assert mender_statuses(sandbox, "ec-pem") == {mender_pem("ec", 0): "accepted",
+                                                  mender_pem("ec", 7): "preauthorized"}
+    new = SimulatedDevice(private_key("ec", 7), "ec-pem")
+    assert new.authenticate(sandbox.mender_url, str(sandbox.ca_cert))  # first request
+    assert not old.authenticate(sandbox.mender_url, str(sandbox.ca_cert))
+    requests.patch(f"{sandbox.registry_url}{PATH}/ec-pem", params={"updateMask": "credentials"},
+                   json=registry_body("ec-pem", creds[1:], False),
+                   timeout=10).raise_for_status()
+    again = cli("device", "ec-pem", "--config", str(sandbox.config_path), "--json")
+    assert json.loads(again.stdout)["devices"]["unchanged"] == 1
+    assert mender_statuses(sandbox, "ec-pem") == {mender_pem("ec", 0): "rejected",
+                                                  mender_pem("ec", 7): "accepted"}
 
 
 def test_dry_run_and_readable_table(sandbox: Sandbox) -> None:
