@@ -6,11 +6,22 @@ fakes implement them; they return bridge.model objects and raise bridge.errors o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.model import AuthStatus, MenderDevice, PreauthResult, RegistryDevice, RegistryRef
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a Mender client paces its requests to the server's rate limit: the rate in requests
+    per second it holds to (None while it has met no limit), the 429s it was answered and the
+    requests that passed, since the client was made."""
+
+    rate: float | None
+    limited: int
+    passed: int
 
 
 class Registry(Protocol):
@@ -39,7 +50,8 @@ class Mender(Protocol):
         ...
 
     def iter_devices(self, status: AuthStatus | None = None) -> Iterator[MenderDevice]:
-        """Every device with its auth sets, lazily, page by page."""
+        """Every device with its auth sets, lazily, each once, a bounded number of pages
+        ahead. A device added or removed while the list is read may be missing."""
         ...
 
     def find_by_identity(self, identity: Mapping[str, str]) -> MenderDevice | None:
@@ -59,8 +71,7 @@ class Mender(Protocol):
         """Idempotent: a device already gone is not an error."""
         ...
 
-    def throttle_listener(self, callback: Callable[[float], None]
-                          ) -> AbstractContextManager[None]:
-        """While the context is open, `callback(retry_after_seconds)` is called for every 429
-        the server answers (a run slows down on it); several listeners may be open at once."""
+    def pace(self) -> Pace:
+        """The client's pacing so far; requests of every run on the client share it, as they
+        share the server's limit (one per caller)."""
         ...

@@ -1,21 +1,21 @@
 """The Mender operations the bridge needs (bridge.ports.Mender), returning bridge.model objects:
-preauthorize, read, page through and find devices, change or delete auth sets, decommission."""
+preauthorize, read, list (several pages in flight) and find devices, change or delete auth
+sets, decommission; every request paced to the server's rate limit."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
 
 from bridge.errors import IdentityError, NotFound, PermanentApiError
 from bridge.identity import describe, identity_hash
 from bridge.keys import KeyPolicy, normalize
-from bridge.mender import parse
+from bridge.mender import pages, parse
+from bridge.mender.pacer import Pacer
 from bridge.mender.transport import Stats, Transport, api_error
 from bridge.model import (
     MENDER_SERVICE,
@@ -26,6 +26,7 @@ from bridge.model import (
     PreauthResult,
     Secret,
 )
+from bridge.ports import Pace
 
 DEVICES = "/api/management/v2/devauth/devices"
 INVENTORY_SEARCH = "/api/management/v2/inventory/filters/search"
@@ -54,35 +55,23 @@ class MenderClient:
                  username: str | None = None, password: Secret | None = None,
                  ca_bundle: str | None = None, timeout: float = 10.0, pool_size: int = 32,
                  retries: int = 5, backoff: float = 0.2, connect_timeout: float | None = None,
-                 max_retry_after: float = 60.0) -> None:
+                 max_retry_after: float = 60.0, pacer: Pacer | None = None,
+                 parallel_pages: int = pages.PARALLEL_PAGES) -> None:
+        """`pacer`: one per JWT subject (the server limits each caller); a new one by default."""
         self._http = Transport(base_url, token=token, username=username, password=password,
                                ca_bundle=ca_bundle, timeout=timeout,
                                connect_timeout=connect_timeout, pool_size=pool_size,
-                               retries=retries, backoff=backoff, max_retry_after=max_retry_after)
+                               retries=retries, backoff=backoff, max_retry_after=max_retry_after,
+                               pacer=pacer)
         self.base_url = self._http.base_url
-        self._listeners: list[Callable[[float], None]] = []
-        self._listeners_lock = threading.Lock()
-        self._http.on_throttle = self._throttled
+        self.parallel_pages = max(1, parallel_pages)
 
     @property
     def stats(self) -> Stats:
         return self._http.stats
 
-    @contextmanager
-    def throttle_listener(self, callback: Callable[[float], None]) -> Iterator[None]:
-        with self._listeners_lock:
-            self._listeners.append(callback)
-        try:
-            yield
-        finally:
-            with self._listeners_lock:
-                self._listeners.remove(callback)
-
-    def _throttled(self, retry_after: float) -> None:
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(retry_after)
+    def pace(self) -> Pace:
+        return self._http.pacer.report()
 
     @property
     def session(self) -> requests.Session:
@@ -123,38 +112,25 @@ class MenderClient:
                             status=response.status_code, request_id=rid)
 
     def iter_devices(self, status: AuthStatus | None = None) -> Iterator[MenderDevice]:
-        """Every device with its auth sets; one page of 500 is fetched when the previous one
-        has been consumed, following `Link: rel=next`."""
-        first: dict[str, str | int] = {"per_page": PER_PAGE, "page": 1}
-        if status is not None:
-            first["status"] = AuthStatus(status).value
-        params: dict[str, str | int] | None = first
-        url: str | None = None
-        while True:
-            path = DEVICES if url is None else f"{DEVICES}?{urlsplit(url).query}"
-            response, rid = self._http.request("list devices", "GET", DEVICES, url=url,
-                                               params=params)
-            devices = parse.decode(response.text, parse.device_list, method="GET", path=path,
-                                   status=response.status_code, request_id=rid)
-            yield from devices
-            link = response.links.get("next", {}).get("url")
-            if not link or not devices:
-                return
-            next_url = self._same_origin(urljoin(response.url, link))
-            if next_url == response.url:
-                raise PermanentApiError("list devices: the next page link points to itself",
-                                        service=MENDER_SERVICE, method="GET", path=path,
-                                        request_id=rid)
-            url, params = next_url, None
+        """Every device with its auth sets, once: the first page, then (if more follow) the
+        count and up to `parallel_pages` pages in flight (bridge.mender.pages)."""
+        try:
+            yield from pages.devices(lambda number: self._page(number, status),
+                                     lambda: self.count(status), PER_PAGE, self.parallel_pages)
+        except pages.RepeatedPage:
+            raise PermanentApiError("list devices: a page repeats devices already listed (the "
+                                    "server ignores the page number?)", service=MENDER_SERVICE,
+                                    method="GET", path=DEVICES) from None
 
-    def _same_origin(self, url: str) -> str:
-        """The page link's path and query on the configured server: a link naming another
-        host (an internal one behind a gateway) must never receive the token."""
-        link, base = urlsplit(url), urlsplit(self.base_url)
-        path = link.path
-        if base.path and not path.startswith(base.path + "/"):
-            path = base.path + path
-        return urlunsplit((base.scheme, base.netloc, path, link.query, ""))
+    def _page(self, number: int, status: AuthStatus | None) -> pages.Page:
+        params: dict[str, str | int] = {"per_page": PER_PAGE, "page": number}
+        if status is not None:
+            params["status"] = AuthStatus(status).value
+        path = f"{DEVICES}?page={number}"
+        response, rid = self._http.request("list devices", "GET", DEVICES, params=params)
+        found = parse.decode(response.text, parse.device_list, method="GET", path=path,
+                             status=response.status_code, request_id=rid)
+        return pages.Page(found, "next" in response.links)
 
     def count(self, status: AuthStatus | None = None) -> int:
         path = f"{DEVICES}/count"

@@ -1,8 +1,9 @@
 """HTTP transport to the Mender management API: one pooled session, urllib3 retries with
-backoff, jitter and Retry-After within bridge.httpclient's bounds, authentication (token or
-login), and the one place where failures become bridge.errors: a refused token is a
-PermanentApiError (401/403) saying which setting to check, a redirect is never followed.
-Tokens never reach logs, errors or `repr`."""
+backoff, jitter and Retry-After within bridge.httpclient's bounds, every request paced to the
+server's rate limit (bridge.mender.pacer: a 429 is retried here, after the pacer's wait),
+authentication (token or login), and the one place where failures become bridge.errors: a
+refused token is a PermanentApiError (401/403) saying which setting to check, a redirect is
+never followed. Tokens never reach logs, errors or `repr`."""
 
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ from bridge.httpclient import (
     refuse_redirects,
     request_error,
 )
+from bridge.mender.pacer import DEFAULT_HOLD_S, Pacer
 from bridge.mender.parse import BodyError, json_body
 from bridge.model import MENDER_SERVICE, Secret
 from bridge.urls import check_url
 
 LOGIN_PATH = "/api/management/v1/useradm/auth/login"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# urllib3 retries these; a 429 is retried by Transport, through the pacer that all requests of
+# the client share (urllib3 would retry it at once, in the thread that got it).
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # Every request this client sends may be repeated: GET and the inventory search read;
 # preauthorize answers 409 (or upserts the same set with `force`) when repeated; login issues
 # another token; PUT status is a no-op when repeated; a repeated DELETE answers 404 = gone.
@@ -62,10 +66,10 @@ RetryHook = Callable[[str, "BaseHTTPResponse | None"], None]
 
 
 class MenderRetry(BoundedRetry):
-    """BoundedRetry that reports each retry (for counting and throttling) and caps Retry-After."""
+    """BoundedRetry that reports each retry (for counting) and caps Retry-After."""
 
     # urllib3 also retries 413 when it carries Retry-After; a body too large never shrinks.
-    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+    RETRY_AFTER_STATUS_CODES = frozenset({503})
 
     def __init__(self, *args: Any, on_retry: RetryHook | None = None,
                  max_retry_after: float = 60.0, **kwargs: Any) -> None:
@@ -87,8 +91,7 @@ class MenderRetry(BoundedRetry):
         return retry
 
     def parse_retry_after(self, retry_after: str) -> float:
-        # A server asking for an hour must not freeze a worker for an hour; the backfill
-        # slows down through on_throttle instead.
+        # A server asking for an hour must not freeze a worker for an hour.
         return min(super().parse_retry_after(retry_after), self.max_retry_after)
 
 
@@ -129,7 +132,7 @@ class Transport:
     def __init__(self, base_url: str, *, token: Secret | None, username: str | None,
                  password: Secret | None, ca_bundle: str | None, timeout: float,
                  connect_timeout: float | None, pool_size: int, retries: int, backoff: float,
-                 max_retry_after: float) -> None:
+                 max_retry_after: float, pacer: Pacer | None = None) -> None:
         check_url("Mender URL", base_url)
         self.base_url = base_url.rstrip("/")
         if token is None and not (username and password):
@@ -140,7 +143,8 @@ class Transport:
         self._token_lock = threading.Lock()
         self._generation = 0
         self.stats = Stats()
-        self.on_throttle: Callable[[float], None] | None = None
+        self.pacer = pacer or Pacer(max_hold=max_retry_after)
+        self._retries = retries
         self._verify: str | bool = ca_bundle or True
         # MENDER_TIMEOUT bounds every attempt, the connection included.
         self._timeout = (connect_timeout or timeout, timeout)
@@ -175,29 +179,34 @@ class Transport:
 
     def _on_retry(self, method: str, response: BaseHTTPResponse | None) -> None:
         self.stats.count(method)
-        if response is not None and response.status == 429:
-            self._throttled(response.headers)
-
-    def _throttled(self, headers: Mapping[str, str]) -> None:
-        if self.on_throttle is not None:
-            self.on_throttle(retry_after_seconds(headers) or 0.0)
 
     def _send(self, op: str, method: str, url: str, path: str, *, auth: Any,
               params: Mapping[str, Any] | None = None, json: object = None,
               accept: str = "application/json") -> tuple[requests.Response, str]:
+        """One call, paced; a 429 is retried after the pacer's wait, `retries` times at most."""
         request_id = str(uuid.uuid4())
         headers = {"X-MEN-RequestID": request_id, "Accept": accept}
-        self.stats.count(method)
-        try:
-            response = self.session.request(
-                method, url, params=params, json=json, headers=headers, auth=auth,
-                timeout=self._timeout, verify=self._verify, allow_redirects=False)
-        except requests.RequestException as exc:
-            # `from None`: the cause holds the prepared request and its Authorization header.
-            raise request_error(exc, op, service=MENDER_SERVICE, method=method, path=path,
-                                timeout=self._timeout, request_id=request_id) from None
-        if response.status_code == 429:
-            self._throttled(response.headers)
+        wait = 0.0
+        for attempt in range(self._retries + 1):
+            sent = self.pacer.wait(wait)
+            self.stats.count(method)
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json, headers=headers, auth=auth,
+                    timeout=self._timeout, verify=self._verify, allow_redirects=False)
+            except requests.RequestException as exc:
+                # `from None`: the cause holds the prepared request and its Authorization header.
+                raise request_error(exc, op, service=MENDER_SERVICE, method=method, path=path,
+                                    timeout=self._timeout, request_id=request_id) from None
+            if response.status_code != 429:
+                if response.status_code < 500:  # a 5xx may never have reached the limiter
+                    self.pacer.passed(sent)
+                break
+            retry_after = retry_after_seconds(response.headers)
+            self.pacer.limited(sent, retry_after)
+            wait = DEFAULT_HOLD_S if retry_after is None else retry_after
+            if attempt < self._retries:
+                response.close()
         return response, request_id
 
     def _login(self) -> Secret:

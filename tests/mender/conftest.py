@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import responses
 from mender_bodies import BASE, TOKEN
-from mender_support import Contract, ScriptedServer, load_openapi
+from mender_support import Contract, FakeClock, ScriptedServer, load_openapi
 
 from bridge.mender import MenderClient
+from bridge.mender.pacer import Pacer
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +39,15 @@ def mender_api(contract: Contract) -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def client() -> Iterator[MenderClient]:
-    with MenderClient(BASE, token=TOKEN, retries=2, backoff=0.0) as c:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def client(clock: FakeClock) -> Iterator[MenderClient]:
+    """A client whose pacer waits on `clock` (what it waited is in `clock.slept`)."""
+    pacer = Pacer(clock=clock.time, sleep=clock.sleep)
+    with MenderClient(BASE, token=TOKEN, retries=2, backoff=0.0, pacer=pacer) as c:
         yield c
 
 

@@ -1,5 +1,6 @@
-"""Test support for the Mender client: the OpenAPI contract check of every exchange, and a
-scripted loopback server for real connection faults (drops, hangs, TLS)."""
+"""Test support for the Mender client: the OpenAPI contract check of every exchange, a scripted
+loopback server for real connection faults (drops, hangs, TLS), and a clock for the pacer that
+moves only when it is slept on."""
 
 from __future__ import annotations
 
@@ -38,6 +39,27 @@ def load_openapi() -> Any:
 
 def _text(data: bytes, **_: Any) -> str:
     return data.decode("utf-8")
+
+
+@dataclass
+class FakeClock:
+    """Time that passes only by `sleep` (or `advance`), which records what was slept."""
+
+    now: float = 1000.0
+    slept: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
 
 
 @dataclass

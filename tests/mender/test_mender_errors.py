@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 from mender_bodies import DEVICES, EC_PEM, SEARCH, TOKEN, error
-from mender_support import Contract
+from mender_support import Contract, FakeClock
 
 from bridge.errors import (
     ApiError,
@@ -75,8 +75,8 @@ CASES = [pytest.param(*o, s, id=f"{o[0]}-{s}") for o in OPERATIONS for s in STAT
 
 @pytest.mark.parametrize("name,op,method,url,status", CASES)
 def test_status_maps_to_one_error(client: MenderClient, mender_api: responses.RequestsMock,
-                                  name: str, op: Op, method: str, url: str, status: int) -> None:
-    throttled: list[float] = []
+                                  clock: FakeClock, name: str, op: Op, method: str, url: str,
+                                  status: int) -> None:
     mender_api.add_callback(method, url, callback=_echo(status, {"Retry-After": "7"}
                                                         if status == 429 else None))
     expected = _expected(name, status)
@@ -84,7 +84,7 @@ def test_status_maps_to_one_error(client: MenderClient, mender_api: responses.Re
         assert op(client) is None
         assert len(mender_api.calls) == 1
         return
-    with pytest.raises(ApiError) as info, client.throttle_listener(throttled.append):
+    with pytest.raises(ApiError) as info:
         op(client)
     err = info.value
     assert type(err) is expected
@@ -97,7 +97,9 @@ def test_status_maps_to_one_error(client: MenderClient, mender_api: responses.Re
     assert err.detail == MESSAGES[status]
     assert err.request_id == mender_api.calls[-1].request.headers["X-MEN-RequestID"]
     assert TOKEN.reveal() not in str(err) and TOKEN.reveal() not in repr(err.args)
-    assert throttled == ([7.0] * attempts if status == 429 else [])
+    # Each 429 holds the next request for its Retry-After (the last one is not retried).
+    assert clock.slept == ([7.0] * (attempts - 1) if status == 429 else [])
+    assert client.pace().limited == (attempts if status == 429 else 0)
     if status == 429:
         assert err.retry_after == 7.0
     # A refused token is the configuration's fault, not the device's: say what to check.
