@@ -248,28 +248,31 @@ class Bridge:
         refs = [self._checked(ref) for ref in refs]
         self.check_prune(refs, prune)
         report = Report()
-        try:
-            index = backfill.index_mender(self)
-        except AuthError:
-            raise  # the configuration's problem, not a device's: the caller says so
-        except ApiError as exc:
-            report.add(Outcome("mender", Step.LIST, Status.FAILED, str(exc)))
-            return report
-        report.stats["mender_devices"] = len(index)
-        pruning = prune is not PruneMode.OFF and (
-            prune is PruneMode.ON or self.policy.template.uses("registry"))
-        with backfill.Run(self, report, dry_run=dry_run, prune=pruning, fail_fast=fail_fast,
-                          progress=progress) as run:
-            run.expected = len(index)
+        # The registries are read ahead while Mender is listed; both listings overlap.
+        with backfill.Feed(self.registry, refs) as feed:
             try:
-                listed_all = run.registries(refs, index)
-                if pruning and not listed_all:
-                    report.add(Outcome("mender", Step.PRUNE, Status.SKIPPED,
-                                       "not pruning: a registry could not be listed"))
-                if listed_all and not run.stopped.is_set():
-                    run.absent(index, lambda device: self._prunable(device, refs))
-            except KeyboardInterrupt:
-                run.stop("interrupted")
+                index = backfill.index_mender(self)
+            except AuthError:
+                raise  # the configuration's problem, not a device's: the caller says so
+            except ApiError as exc:
+                report.add(Outcome("mender", Step.LIST, Status.FAILED, str(exc)))
+                return report
+            report.stats["mender_devices"] = len(index)
+            pruning = prune is not PruneMode.OFF and (
+                prune is PruneMode.ON or self.policy.template.uses("registry"))
+            with backfill.Run(self, report, dry_run=dry_run, prune=pruning,
+                              fail_fast=fail_fast, progress=progress,
+                              twins=backfill.twins_possible(self.policy, refs)) as run:
+                run.expected = len(index)
+                try:
+                    listed_all = run.registries(feed, refs, index)
+                    if pruning and not listed_all:
+                        report.add(Outcome("mender", Step.PRUNE, Status.SKIPPED,
+                                           "not pruning: a registry could not be listed"))
+                    if listed_all and not run.stopped.is_set():
+                        run.absent(index, lambda device: self._prunable(device, refs))
+                except KeyboardInterrupt:
+                    run.stop("interrupted")
         if run.auth_error is not None:
             raise run.auth_error
         report.interrupted = run.why_stopped

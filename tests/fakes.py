@@ -29,6 +29,7 @@ from bridge.model import (
     RegistryDevice,
     RegistryRef,
 )
+from bridge.ports import Pace
 from tests.fault_injection import Failure, Faulty, permanent, transient
 
 __all__ = ["FakeMender", "FakeRegistry", "normalize_pem", "permanent", "transient"]
@@ -164,6 +165,12 @@ class FakeMender(Faulty):
             yield
         finally:
             self.listeners.remove(callback)
+
+    # What `pace()` answers (the port's pacing report); a test sets it to what a client learned.
+    pace_report = Pace(None, 0, 0)
+
+    def pace(self) -> Pace:
+        return self.pace_report
 
     def _device(self, device_id: str) -> _Device:
         device = self.devices.get(device_id)

@@ -1,16 +1,17 @@
-"""The backfill run over the fakes: its throttle, runs side by side on one bridge, what an
-interrupted or fail-fast run reports, twins across registries, refused credentials."""
+"""The backfill run over the fakes: runs side by side on one bridge, what an interrupted or
+fail-fast run reports, twins across registries, refused credentials, the pace it reports."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 
-from bridge.backfill import NOT_RUN, Throttle
+from bridge.backfill import NOT_RUN
 from bridge.errors import AuthError
-from bridge.model import RegistryDevice, RegistryRef
+from bridge.model import PreauthResult, RegistryDevice, RegistryRef
+from bridge.ports import Pace
 from bridge.reconcile import Policy
 from bridge.sync import Bridge
 from tests.core.credentials import credential
@@ -25,28 +26,10 @@ def fleet(registry: FakeRegistry, count: int, ref: RegistryRef = REF) -> None:
         registry.create(ref, f"dev-{i:04d}", (credential("ec", i % 8),))
 
 
-def test_a_burst_of_429_halves_the_concurrency_once_per_retry_after_window() -> None:
-    throttle = Throttle(16)
-    for _ in range(10):  # ten requests in flight see the same burst
-        throttle.throttled(30.0)
-    assert throttle.limit == 8 and throttle.lowest == 8
-
-
-def test_the_concurrency_grows_back_one_step_per_run_of_successes() -> None:
-    throttle = Throttle(4, increase_every=3)
-    throttle.throttled(0.0)
-    assert throttle.limit == 2
-    for _ in range(3):
-        throttle.acquire()
-        throttle.release(True)
-    assert throttle.limit == 3 and throttle.lowest == 2
-
-
-def test_runs_side_by_side_on_one_bridge_each_see_the_429s_and_leave_nothing_behind() -> None:
+def test_runs_side_by_side_on_one_bridge_leave_one_device_per_identity() -> None:
     registry, mender = FakeRegistry(), FakeMender()
     fleet(registry, 40)
     fleet(registry, 40, TWIN_REF)
-    mender.throttle_rate = 0.5
     bridge = Bridge(registry, mender, Policy(), concurrency=8)
     reports = []
 
@@ -58,8 +41,7 @@ def test_runs_side_by_side_on_one_bridge_each_see_the_429s_and_leave_nothing_beh
         thread.start()
     for thread in threads:
         thread.join()
-    assert all(r.stats["lowest_concurrency"] < 8 for r in reports)
-    assert mender.listeners == []  # each run took its listener away
+    assert [r.stats["registry_devices"] for r in reports] == [40, 40]
     # Twins: the second registry's devices have the first's identities; one of each pair won.
     assert len(mender.devices) == 40
 
@@ -122,3 +104,28 @@ def test_refused_credentials_stop_the_run_as_one_error() -> None:
     with pytest.raises(AuthError, match="token refused"):
         Bridge(registry, mender, Policy(), concurrency=2).backfill([REF])
     assert mender.devices == {}
+
+
+class _PacedMender(FakeMender):
+    """Reports what a paced client would: 429s seen and the rate learned, growing per call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pace_report = Pace(None, 3, 10)  # what earlier runs on the client saw
+
+    def preauthorize(self, identity: Mapping[str, str], pubkey: str, *,
+                     force: bool = False) -> PreauthResult:
+        old = self.pace_report
+        self.pace_report = Pace(12.5, old.limited + 1, old.passed + 1)
+        return super().preauthorize(identity, pubkey, force=force)
+
+
+def test_the_report_shows_the_rate_settled_on_and_the_429s_of_this_run() -> None:
+    registry, mender = FakeRegistry(), _PacedMender()
+    fleet(registry, 7)
+    report = Bridge(registry, mender, Policy(), concurrency=2).backfill([REF])
+    assert len(mender.devices) == 7
+    assert report.stats["mender_429"] == 7  # not the 3 seen before this run
+    assert report.stats["mender_rate_limit"] == 12.5
+    quiet = Bridge(registry, FakeMender(), Policy(), concurrency=2).backfill([REF])
+    assert quiet.stats["mender_429"] == 0 and "mender_rate_limit" not in quiet.stats
