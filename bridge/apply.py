@@ -60,7 +60,15 @@ class Applier:
                 self._log(report.record(action, Status.FAILED, str(exc)))
                 ok = False
                 continue
-            if existing is not None and registry is not None and replans > 0:
+            if existing is not None and registry is not None and replans == 0:
+                # The device changed under every re-plan: try again later, never ack it so.
+                error = TransientApiError(f"{action.device}: the Mender device keeps changing "
+                                          "while it is reconciled", service=MENDER_SERVICE)
+                if self.raise_transient:
+                    raise error
+                self._log(report.record(action, Status.FAILED, str(error)))
+                return False
+            if existing is not None and registry is not None:
                 try:
                     conflict = self.collides(registry) if self.collides else None
                     if conflict:

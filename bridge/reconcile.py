@@ -127,6 +127,13 @@ def plan(
         return notes + create(label, identity, keys)
     if mender.decommissioning:
         return [*notes, _nothing(label, Reason.DECOMMISSIONING, mender_id=mender.id)]
+    if mender.auth_sets == () and keys:
+        # A device without any auth set is a half-made one (Mender 4.1.3 answers 500 when its
+        # workflow fails after writing the device): its identity never reaches inventory, so
+        # no later delete could find it. Made again, it is made whole.
+        return [*notes, Action(Kind.DECOMMISSION, label, mender_id=mender.id,
+                               detail="device without any auth set: made again"),
+                *create(label, identity, keys)]
     return notes + _present(label, identity, keys, mender, policy)
 
 

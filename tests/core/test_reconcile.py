@@ -52,6 +52,9 @@ ROWS = [
     ("accepted", reg(EC), men((A, AC)), DEFAULT, False, [(N, Reason.IN_SYNC, None)]),
     # row 3: pending (booted before preauthorization) → accept
     ("pending", reg(EC), men((A, PE)), DEFAULT, False, [(Kind.ACCEPT, None, None)]),
+    # a device without any auth set (4.1.3's half-made device) is made again
+    ("device without auth sets", reg(EC), men(), DEFAULT, False,
+     [(Kind.DECOMMISSION, None, None), (Kind.PREAUTHORIZE, None, A)]),
     # row 4: rejected → nothing, conflict
     ("rejected", reg(EC), men((A, RJ)), DEFAULT, False, [(N, Reason.CONFLICT, None)]),
     # row 5: no auth set for some k∈K (key added) → preauthorize it with force

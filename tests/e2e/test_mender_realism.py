@@ -168,14 +168,17 @@ def test_a_preauthorization_that_lost_its_auth_set_ends_preauthorized(
     key = device_key(path)
     stack.set_faults(lose_authset_on_preauth=True)
     stack.create(device_id, key)
+    # Mender keeps the device without its auth set (500, then 409 to the retries) ...
+    wait_for(lambda: any(d.get("auth_sets") == [] for d in stack.mender.devices(device_id)),
+             60, "the device written without its auth set")
+    stack.set_faults(lose_authset_on_preauth=False)  # ... until its workflows are back
     stack.wait_for_keys(device_id, {der(key): "preauthorized"}, "the key preauthorized")
     [device] = stack.mender.devices(device_id)
     assert device["status"] == "preauthorized"
-    records = stack.records(device_id)
-    # Mender kept the device without its auth set (500); the bridge saw its key missing.
-    assert any(r.get("action") == "preauthorize_force" and r.get("outcome") == "done"
-               for r in records), records
-    assert not [r for r in records if r.get("outcome") == "failed"]
+    done = [r.get("action") for r in stack.records(device_id) if r.get("outcome") == "done"]
+    # The half-made device was made again: decommissioned, then preauthorized whole.
+    assert done[-2:] == ["decommission", "preauthorize"], done
+    assert not [r for r in stack.records(device_id) if r.get("outcome") == "failed"]
     started = time.time()
     with stack.daemon(path, device_id) as daemon:
         daemon.wait_for_update_checks(1)
@@ -184,21 +187,19 @@ def test_a_preauthorization_that_lost_its_auth_set_ends_preauthorized(
     assert stack.mender.keys(device_id) == {der(key): "accepted"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bridge bug: the force upsert that repairs a lost auth set starts no inventory job, so "
-    "the device never gets its identity in inventory and the delete path (an inventory "
-    "search) reports it 'not in Mender'; it stays preauthorized after the registry delete"))
 def test_a_repaired_device_is_decommissioned_when_deleted(stack: Stack) -> None:
     device_id, key = "lost-2", public_pem()
     stack.set_faults(lose_authset_on_preauth=True)
     stack.create(device_id, key)
-    stack.wait_for_keys(device_id, {der(key): "preauthorized"}, "the key preauthorized")
+    wait_for(lambda: any(d.get("auth_sets") == [] for d in stack.mender.devices(device_id)),
+             60, "the device written without its auth set")
     stack.set_faults(lose_authset_on_preauth=False)  # the workflows service is back
+    stack.wait_for_keys(device_id, {der(key): "preauthorized"}, "the key preauthorized")
     stack.delete(device_id)
     wait_for(lambda: [r for r in stack.records(device_id)
                       if r.get("kind") == "delete" and r.get("outcome")], 60,
              "the delete event handled")
-    assert stack.mender.devices(device_id) == []
+    wait_for(lambda: stack.mender.devices(device_id) == [], 60, "the device decommissioned")
 
 
 def _follows(stack: Stack, mender_id: str, status: str) -> None:
