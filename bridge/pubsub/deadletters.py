@@ -17,6 +17,7 @@ SOURCE_PREFIX = "CloudPubSubDeadLetterSource"
 _METHOD = {ChangeKind.CREATE: "CreateDevice", ChangeKind.UPDATE: "UpdateDevice",
            ChangeKind.DELETE: "DeleteDevice"}
 _PULL_TIMEOUT_S = 10.0
+_MORE_TIMEOUT_S = 2.0
 _PUBLISH_TIMEOUT_S = 30.0
 _BATCH = 500  # ack ids per acknowledge/modify request, well under the request size limit
 
@@ -59,14 +60,17 @@ def describe(message: Any) -> DeadLetter:
 def pull(subscriber: Any, subscription: str, limit: int) -> list[Any]:
     """Up to `limit` received messages, leased (not acknowledged)."""
     from google.api_core.exceptions import DeadlineExceeded
+    from google.api_core.retry import Retry
 
     got: list[Any] = []
     while len(got) < limit:
-        # The first pull may wait for messages; later ones only take what is there already.
-        request = {"subscription": subscription, "max_messages": min(limit - len(got), 1000),
-                   "return_immediately": bool(got)}
+        # The service answers as soon as it has messages; with none it waits: the first
+        # pull gives it time to find some, later ones only collect what is left.
+        timeout = _PULL_TIMEOUT_S if not got else _MORE_TIMEOUT_S
+        request = {"subscription": subscription, "max_messages": min(limit - len(got), 1000)}
         try:
-            response = subscriber.pull(request=request, timeout=_PULL_TIMEOUT_S)
+            response = subscriber.pull(request=request, timeout=timeout,
+                                       retry=Retry(timeout=timeout))
         except DeadlineExceeded:
             break
         if not response.received_messages:

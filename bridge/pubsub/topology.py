@@ -15,10 +15,11 @@ PREFIX = "mender-bridge"
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Delivery settings of the pull and push subscriptions (Pub/Sub allows 5-100 attempts)."""
+    """Delivery settings of the pull and push subscriptions (Pub/Sub allows 5-100 attempts).
+    With `minimum_backoff_s` None there is no retry policy: a nack is redelivered at once."""
 
     max_delivery_attempts: int = 5
-    minimum_backoff_s: float = 1.0
+    minimum_backoff_s: float | None = 1.0
     maximum_backoff_s: float = 60.0
     ack_deadline_s: int = 60
 
@@ -63,8 +64,10 @@ def subscription_request(name: str, topic: str, dead_letter_topic: str | None,
     if dead_letter_topic is not None:
         request["dead_letter_policy"] = {"dead_letter_topic": dead_letter_topic,
                                          "max_delivery_attempts": policy.max_delivery_attempts}
-        request["retry_policy"] = {"minimum_backoff": _duration(policy.minimum_backoff_s),
-                                   "maximum_backoff": _duration(policy.maximum_backoff_s)}
+        if policy.minimum_backoff_s is not None:
+            request["retry_policy"] = {
+                "minimum_backoff": _duration(policy.minimum_backoff_s),
+                "maximum_backoff": _duration(policy.maximum_backoff_s)}
     if push_endpoint is not None:
         request["push_config"] = {"push_endpoint": push_endpoint}
     return request

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,13 @@ class Stack:
         name = str(self.box.pubsub.dead_letter_subscription)
         subscriber = clients.subscriber(self.box.pubsub.emulator_host)
         try:
-            # The emulator answers at once when asked to; `list` itself may wait a while.
-            received = subscriber.pull(request={"subscription": name, "max_messages": 100,
-                                                "return_immediately": True}).received_messages
+            # The emulator answers at once when asked to (a flag the service deprecated);
+            # `list` itself waits a while for messages.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                received = subscriber.pull(request={
+                    "subscription": name, "max_messages": 100, "return_immediately": True
+                }).received_messages
             deadletters.release(subscriber, name, [r.ack_id for r in received])
             return [deadletters.describe(r.message).as_dict() for r in received]
         finally:

@@ -5,6 +5,7 @@ admitted exactly once, and nothing is left on the subscription."""
 from __future__ import annotations
 
 import signal
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,11 +35,12 @@ from tests.pubsub.pubsub_support import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 EVENTS = 500
 REF = RegistryRef(PROJECT, LOCATION, REGISTRY)
-# The emulator may go on sending to the stream of the worker that stopped for a while; each
-# such delivery costs an attempt and the stream's ack deadline (10 s) before it comes back.
-# The real service stops at once. More attempts keep those messages out of the dead letters.
-SCALE_POLICY = DeliveryPolicy(max_delivery_attempts=20, minimum_backoff_s=0.1,
-                              maximum_backoff_s=0.5, ack_deadline_s=10)
+# No retry policy here: the emulator (528) sometimes never delivers again a message nacked
+# under one, as the client library nacks what a stopping worker had received but not
+# started. Messages in transit to the stopped worker come back after the stream's ack
+# deadline (10 s), each such round costing an attempt: more attempts than by default.
+SCALE_POLICY = DeliveryPolicy(max_delivery_attempts=20, minimum_backoff_s=None,
+                              ack_deadline_s=10)
 
 
 def mender_devices(url: str, token: str) -> list[dict[str, Any]]:
@@ -82,11 +84,15 @@ def test_three_workers_share_a_burst_and_a_sigterm_mid_burst_loses_nothing(
                            tmp_path / f"worker{i}.log") for i in range(3)]
         for worker in workers:
             worker.wait_output("listening on")
-        create_burst(box.registry_url, keys)
-        wait_for(lambda: workers[0].output().count("event create") >= 20,
-                 "the first worker to take a share")
-        assert workers[0].signal(signal.SIGTERM) == 0
-        admitted_then = len(mender_devices(box.mender_url, token))
+        burst = threading.Thread(target=create_burst, args=(box.registry_url, keys))
+        burst.start()
+        try:
+            wait_for(lambda: workers[0].output().count("event create") >= 20,
+                     "the first worker to take a share")
+            stopped_during_burst = burst.is_alive()
+            assert workers[0].signal(signal.SIGTERM) == 0
+        finally:
+            burst.join()
         try:
             wait_for(lambda: len(mender_devices(box.mender_url, token)) >= EVENTS,
                      "every device admitted", timeout=150)
@@ -109,7 +115,7 @@ def test_three_workers_share_a_burst_and_a_sigterm_mid_burst_loses_nothing(
         for worker in workers:
             worker.kill()
         box.stop()
-    assert admitted_then < EVENTS  # the SIGTERM did come mid-burst
+    assert stopped_during_burst  # the registry was still being written to
     stopped = [x["pull"] for w in workers for x in log_lines(w.output())
                if x.get("message") == "stopped"]
     assert len(stopped) == 3 and all(p["in_flight"] == 0 for p in stopped)
