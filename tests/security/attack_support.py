@@ -196,6 +196,7 @@ class Function:
 def functions(env: dict[str, str], work: Path, *targets: str) -> Iterator[dict[str, Function]]:
     """The targets started side by side, each killed with its process group on the way out."""
     started: dict[str, Function] = {}
+    work.mkdir(parents=True, exist_ok=True)
     try:
         for target in targets:
             started[target] = Function(target, env, work / f"{target}.log")
