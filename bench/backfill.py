@@ -1,8 +1,13 @@
-"""Benchmark of the backfill against the sandbox (DESIGN.md §7): wall time against the
-latency-bound ideal, the 2018 way (one device at a time, a login each), CPU per device,
-Mender requests per device, a re-sync, and the peak memory of a 100,000-device dry-run plan.
+"""Benchmark of the backfill against the stand-ins (DESIGN.md §7), one JSON object of figures.
 
-    python bench/backfill.py --json [--devices N]
+Parts (`--parts`, all by default): `backfill` — 2,000 new devices, Mender answering after 50 ms,
+concurrency 16: wall time against the latency-bound ideal, the 2018 way (one device at a time,
+a login each), CPU and Mender requests per device, a re-sync's writes; `ratelimited` — the same
+under Mender's token bucket of 20 requests/s (burst 20); `resync` — a re-check of 100,000
+in-sync devices, 50 ms on both services, the listings side by side and one after the other;
+`plan` — dry-run plans over fakes (no HTTP) of 100,000 and 1,000,000 devices, peak RSS.
+
+    python bench/backfill.py --json [--parts backfill,ratelimited,resync,plan] [--devices N]
 """
 
 from __future__ import annotations
@@ -10,85 +15,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from backfill_plan import child as plan_child
+from backfill_plan import figures as plan_figures
+from backfill_resync import resync_figures
+from backfill_stands import (
+    PROJECT,
+    child,
+    create_devices,
+    set_faults,
+    stand_ins,
+)
 
 from bridge.config import Settings
 from bridge.factory import build_service
-from bridge.model import (
-    AuthSet,
-    AuthStatus,
-    Credential,
-    CredentialFormat,
-    MenderDevice,
-    RegistryDevice,
-    RegistryRef,
-)
+from bridge.model import RegistryRef
 from bridge.sync import Bridge
 
 LATENCY_MS = 50
 CONCURRENCY = 16
 SAMPLE = 200
-RSA_POOL = 32  # RSA generation is slow: a pool of distinct keys, reused round-robin
-CHILD = """
-import json, sys
-from pathlib import Path
-from bridge.sandbox.launcher import Sandbox
-sandbox = Sandbox(Path(sys.argv[1]), tls=False).start()
-print(json.dumps({"config": str(sandbox.config_path), "mender": sandbox.mender_url,
-                  "registry": sandbox.registry_url}), flush=True)
-sys.stdin.read()
-sandbox.stop()
-"""
+LIMIT_RPS, LIMIT_BURST = 20, 20
+PARTS = ("backfill", "ratelimited", "resync", "plan")
 
 
-def pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-def key_pems(count: int) -> Iterator[tuple[str, str]]:
-    rsa_keys = [pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-                for _ in range(min(RSA_POOL, count))]
-    for i in range(count):
-        if i % 2:
-            yield "RSA_PEM", rsa_keys[(i // 2) % len(rsa_keys)]
-        else:
-            yield "ES256_PEM", pem(ec.generate_private_key(ec.SECP256R1()))
-
-
-def create_devices(registry_url: str, ref: RegistryRef, prefix: str, count: int) -> None:
-    session = requests.Session()
-    base = f"{registry_url}/v1/projects/{ref.project}/locations/{ref.location}/registries"
-    session.post(base, json={"id": ref.registry}, timeout=30)  # 409 when it exists: fine
-
-    def create(item: tuple[int, tuple[str, str]]) -> None:
-        i, (fmt, key) = item
-        body = {"id": f"{prefix}{i:06d}",
-                "credentials": [{"publicKey": {"format": fmt, "key": key}}]}
-        session.post(f"{base}/{ref.registry}/devices", json=body, timeout=30).raise_for_status()
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(create, enumerate(key_pems(count))))
-
-
-def mender_stats(bridge: object) -> tuple[int, dict[str, int]]:
-    stats = bridge.mender.stats  # type: ignore[attr-defined]
-    return stats.requests, dict(stats.requests_by_method)
+def mender_requests(bridge: Bridge) -> dict[str, int]:
+    return dict(bridge.mender.stats.requests_by_method)  # type: ignore[attr-defined]
 
 
 def time_preauthorize(bridge: Bridge) -> list[float]:
@@ -109,14 +69,14 @@ def time_preauthorize(bridge: Bridge) -> list[float]:
 
 def reference_way(settings: Settings, ref: RegistryRef, count: int) -> float:
     """The 2018 function: per device, read the registry, log in anew, preauthorize."""
+    from bridge.factory import registry as registry_of
     from bridge.identity import IdentityTemplate
     from bridge.keys import usable_keys
     from bridge.mender import MenderClient
     from bridge.model import Secret
-    from bridge.registry import from_settings
     from bridge.sandbox.mender import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
 
-    registry = from_settings(settings)
+    registry = registry_of(settings)
     template = IdentityTemplate.parse(settings.identity_template)
     ids = [d.id for d in registry.iter_devices(ref)][:count]
     start = time.perf_counter()
@@ -129,46 +89,34 @@ def reference_way(settings: Settings, ref: RegistryRef, count: int) -> float:
     return time.perf_counter() - start
 
 
-def http_figures(devices: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
-        child = subprocess.Popen([sys.executable, "-c", CHILD, tmp], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
-        try:
-            assert child.stdout is not None
-            info = json.loads(child.stdout.readline())
-            return measure(info, devices)
-        finally:
-            assert child.stdin is not None
-            child.stdin.close()
-            child.wait(timeout=30)
+def target(settings: Settings, registry: str) -> tuple[Settings, RegistryRef]:
+    settings = replace(settings, iot_registries=(registry,))
+    return settings, RegistryRef(settings.iot_project or PROJECT, settings.iot_location,
+                                 registry)
 
 
-def measure(info: dict[str, str], devices: int) -> dict[str, object]:
-    settings = Settings.from_toml(info["config"], {})
-    project, location = settings.iot_project or "sandbox-project", settings.iot_location
-    fleet, sample = RegistryRef(project, location, "bench"), RegistryRef(project, location,
-                                                                          "bench-2018")
-    create_devices(info["registry"], fleet, "dev", devices)
-    create_devices(info["registry"], sample, "ref", SAMPLE)
-    requests.post(f"{info['mender']}/_sandbox/faults", json={"latency_ms": LATENCY_MS},
-                  timeout=10).raise_for_status()
-
-    reference = reference_way(settings, sample, SAMPLE)
-    settings = replace(settings, iot_registries=(fleet.registry,))
-    bridge = build_service(settings, concurrency=CONCURRENCY).targets[0][0]
-    latencies = time_preauthorize(bridge)
-    before, _ = mender_stats(bridge)
-    cpu, wall = time.process_time(), time.perf_counter()
-    report = bridge.backfill([fleet])
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    after, _ = mender_stats(bridge)
+def backfill_figures(devices: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp, \
+            stand_ins(Path(tmp)) as info:
+        settings = Settings.from_toml(info["config"], {})
+        settings, fleet = target(settings, "bench")
+        _, sample = target(settings, "bench-2018")
+        create_devices(info["registry"], fleet, "dev", devices)
+        create_devices(info["registry"], sample, "ref", SAMPLE)
+        set_faults(info["mender"], latency_ms=LATENCY_MS)
+        reference = reference_way(settings, sample, SAMPLE)
+        bridge = build_service(settings, concurrency=CONCURRENCY).targets[0][0]
+        latencies = time_preauthorize(bridge)
+        before = sum(mender_requests(bridge).values())
+        cpu, wall = time.process_time(), time.perf_counter()
+        report = bridge.backfill([fleet])
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        methods = mender_requests(bridge)
+        resync = bridge.backfill([fleet])
+        after = mender_requests(bridge)
+    delta = {m: after.get(m, 0) - methods.get(m, 0) for m in after}
     ideal = devices * LATENCY_MS / 1000 / CONCURRENCY
     reference_full = reference / SAMPLE * devices
-
-    _, methods = mender_stats(bridge)
-    resync = bridge.backfill([fleet])
-    _, methods_after = mender_stats(bridge)
-    delta = {m: methods_after.get(m, 0) - methods.get(m, 0) for m in methods_after}
     return {
         "devices": devices,
         "backfill_seconds": round(wall, 3),
@@ -183,7 +131,7 @@ def measure(info: dict[str, str], devices: int) -> dict[str, object]:
         # client included): what is left is the backfill's own scheduling overhead.
         "ratio_to_observed_latency_bound": round(wall * CONCURRENCY / sum(latencies), 3),
         "cpu_ms_per_device": round(cpu * 1000 / devices, 3),
-        "mender_requests_per_device": round((after - before) / devices, 4),
+        "mender_requests_per_device": round((sum(methods.values()) - before) / devices, 4),
         "reference_sample_devices": SAMPLE,
         "reference_sample_seconds": round(reference, 3),
         "reference_extrapolated_seconds": round(reference_full, 2),
@@ -194,81 +142,92 @@ def measure(info: dict[str, str], devices: int) -> dict[str, object]:
     }
 
 
-class _Registry:
-    """Yields devices made on the fly, so the registry side holds nothing."""
-
-    def __init__(self, count: int, keys: list[tuple[CredentialFormat, str]]) -> None:
-        self.count, self.keys = count, keys
-
-    def iter_devices(self, ref: RegistryRef) -> Iterator[RegistryDevice]:
-        for i in range(self.count):
-            fmt, key = self.keys[i % len(self.keys)]
-            yield RegistryDevice(ref, f"dev{i:06d}", str(10**15 + i), (Credential(key, fmt),))
-
-
-class _Mender:
-    """Half the fleet already in Mender; each pubkey a distinct string, as from JSON."""
-
-    def __init__(self, count: int, keys: list[tuple[CredentialFormat, str]]) -> None:
-        self.count, self.keys = count, keys
-
-    @contextmanager
-    def throttle_listener(self, callback: object) -> Iterator[None]:
-        yield
-
-    def iter_devices(self, status: AuthStatus | None = None) -> Iterator[MenderDevice]:
-        for i in range(0, self.count, 2):
-            key = (self.keys[i % len(self.keys)][1] + "\n")[:-1]
-            yield MenderDevice(f"{i:024x}", {"google_iot_id": f"dev{i:06d}"},
-                               AuthStatus.ACCEPTED, False,
-                               (AuthSet(f"a{i:023x}", key, AuthStatus.ACCEPTED),))
+def ratelimited_figures(devices: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="bench-limited-") as tmp, \
+            stand_ins(Path(tmp)) as info:
+        settings, fleet = target(Settings.from_toml(info["config"], {}), "limited")
+        create_devices(info["registry"], fleet, "lim", devices)
+        set_faults(info["mender"], latency_ms=LATENCY_MS, rate_limit_quota=LIMIT_RPS,
+                   rate_limit_interval_s=LIMIT_BURST / LIMIT_RPS,
+                   rate_limit_algorithm="token_bucket")
+        bridge = build_service(settings, concurrency=CONCURRENCY).targets[0][0]
+        wall = time.perf_counter()
+        report = bridge.backfill([fleet])
+        wall = time.perf_counter() - wall
+        sent = sum(mender_requests(bridge).values())
+    ideal = max(devices * LATENCY_MS / 1000 / CONCURRENCY, (devices - LIMIT_BURST) / LIMIT_RPS)
+    return {
+        "ratelimited_devices": devices,
+        "ratelimited_seconds": round(wall, 2),
+        "ratelimited_ideal_seconds": round(ideal, 2),
+        "ratelimited_ratio_to_ideal": round(wall / ideal, 3),
+        "ratelimited_429_share": round(report.stats["mender_429"] / sent, 4),
+        "ratelimited_429": int(report.stats["mender_429"]),
+        "ratelimited_requests": sent,
+        "ratelimited_done": report.summary()["done"],
+        "ratelimited_failed": report.summary()["failed"],
+        "ratelimited_rate_settled": report.stats.get("mender_rate_limit"),
+    }
 
 
-def memory_child(count: int) -> None:
-    from bridge.reconcile import Policy
-
-    keys = [(CredentialFormat.ES256_PEM, pem(ec.generate_private_key(ec.SECP256R1())))
-            for _ in range(64)]
-    keys += [(CredentialFormat.RSA_PEM, pem(rsa.generate_private_key(
-        public_exponent=65537, key_size=2048))) for _ in range(16)]
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    bridge = Bridge(_Registry(count, keys), _Mender(count, keys), Policy())  # type: ignore[arg-type]
-    start = time.perf_counter()
-    report = bridge.backfill([RegistryRef("bench-project", "europe-west1", "bench")],
-                             dry_run=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"plan_devices": count, "plan_seconds": round(time.perf_counter() - start, 2),
-                      "plan_peak_rss_mb": round(peak / 1024, 1),
-                      "plan_baseline_rss_mb": round(baseline / 1024, 1),
-                      "plan_planned": report.summary()["planned"]}))
+def targets_met(f: dict[str, Any]) -> dict[str, bool]:
+    checks: list[tuple[str, str, Callable[[Any], bool]]] = [
+        ("ratio_to_ideal", "ratio_to_ideal<=1.15", lambda v: v <= 1.15),
+        ("speedup_vs_reference", "speedup>=10", lambda v: v >= 10),
+        ("cpu_ms_per_device", "cpu_ms_per_device<=3", lambda v: v <= 3),
+        ("mender_requests_per_device", "requests_per_device<=1.01", lambda v: v <= 1.01),
+        ("resync_writes", "resync_writes==0", lambda v: v == 0),
+        ("plan_peak_rss_mb", "plan_peak_rss_mb<250", lambda v: v < 250),
+        ("ratelimited_ratio_to_ideal", "ratelimited_ratio_to_ideal<=1.05", lambda v: v <= 1.05),
+        ("ratelimited_429_share", "ratelimited_429_share<=0.02", lambda v: v <= 0.02),
+        ("ratelimited_failed", "ratelimited_failed==0", lambda v: v == 0),
+        ("resync_100k_ratio", "resync_100k_ratio<=1.3", lambda v: v <= 1.3),
+        ("resync_100k_sequential_over_parallel", "resync_100k_sequential/parallel>=1.8",
+         lambda v: v >= 1.8),
+        ("plan_1m_peak_rss_mb", "plan_1m_peak_rss_mb<=400", lambda v: v <= 400),
+    ]
+    return {name: check(f[key]) for key, name, check in checks if key in f}
 
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="You are using a Python version",
                             category=FutureWarning)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--limited-devices", type=int, default=2000)
+    parser.add_argument("--resync-devices", type=int, default=100_000)
     parser.add_argument("--plan-devices", type=int, default=100_000)
-    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--plan-1m-devices", type=int, default=1_000_000)
+    parser.add_argument("--stand-ins-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--plan-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory_child:
-        memory_child(args.memory_child)
+    if args.stand_ins_child:
+        child(args.stand_ins_child[0], args.stand_ins_child[1], int(args.stand_ins_child[2]))
         return
-    figures: dict[str, object] = {"load_average_1m_at_start": round(os.getloadavg()[0], 2),
-                                  "cpus": os.cpu_count()}
-    figures.update(http_figures(args.devices))
-    child = subprocess.run([sys.executable, __file__, "--memory-child", str(args.plan_devices)],
-                           capture_output=True, text=True, check=True, env=dict(os.environ))
-    figures.update(json.loads(child.stdout))
-    figures["targets_met"] = {
-        "ratio_to_ideal<=1.15": figures["ratio_to_ideal"] <= 1.15,  # type: ignore[operator]
-        "speedup>=10": figures["speedup_vs_reference"] >= 10,  # type: ignore[operator]
-        "cpu_ms_per_device<=3": figures["cpu_ms_per_device"] <= 3,  # type: ignore[operator]
-        "requests_per_device<=1.01": figures["mender_requests_per_device"] <= 1.01,  # type: ignore[operator]
-        "resync_writes==0": figures["resync_writes"] == 0,
-        "plan_peak_rss_mb<250": figures["plan_peak_rss_mb"] < 250,  # type: ignore[operator]
-    }
+    if args.plan_child:
+        plan_child(args.plan_child)
+        return
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    started = time.perf_counter()
+    figures: dict[str, Any] = {"load_average_1m_at_start": round(os.getloadavg()[0], 2),
+                               "cpus": os.cpu_count(), "parts": parts}
+    if "backfill" in parts:
+        figures.update(backfill_figures(args.devices))
+    if "ratelimited" in parts:
+        figures.update(ratelimited_figures(args.limited_devices))
+    if "resync" in parts:
+        figures.update(resync_figures(args.resync_devices))
+    if "plan" in parts:
+        figures.update(plan_figures(args.plan_devices, "plan"))
+        figures.update(plan_figures(args.plan_1m_devices, "plan_1m"))
+    figures["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    figures["bench_seconds"] = round(time.perf_counter() - started, 1)
+    figures["targets_met"] = targets_met(figures)
     print(json.dumps(figures, indent=None if args.json else 2))
 
 

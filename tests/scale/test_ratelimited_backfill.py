@@ -22,7 +22,7 @@ from bridge.report import Report
 from bridge.sandbox.launcher import Sandbox
 from tests.core.credentials import credential
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REGISTRIES = "/v1/projects/sandbox-project/locations/us-central1/registries"
 QUOTA = 30  # requests per second, and the burst
 DEVICES = 300  # 10 s at the limit
