@@ -3,29 +3,20 @@ on the way out whatever happens (a hung shell, an openssl waiting on input, a ti
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.support import procs
 
-def run(args: Sequence[str | Path], *, timeout: float = 120, input: bytes | None = None,
+
+def run(args: Sequence[str | Path], *, timeout: float = 120, env: dict[str, str] | None = None,
         **options: Any) -> subprocess.CompletedProcess[str]:
-    """Like subprocess.run(capture_output=True, text=True) in a new session; `input` is bytes."""
-    proc = subprocess.Popen([str(a) for a in args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, **options)
-    try:
-        out, err = proc.communicate(input, timeout=timeout)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    return subprocess.CompletedProcess(proc.args, proc.returncode,
-                                       out.decode(errors="replace"), err.decode(errors="replace"))
+    """`tests.support.procs.run`, in this process's environment unless `env` is given."""
+    return procs.run(args, env=dict(os.environ) if env is None else env, timeout=timeout,
+                     **options)
 
 
 STUB_CURL = """#!/bin/sh

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
@@ -88,15 +88,18 @@ def ports_of(pids: set[int]) -> set[int]:
     return found
 
 
-def run(argv: Sequence[str], *, env: dict[str, str], cwd: Path | None = None,
-        timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+def run(argv: Sequence[str | Path], *, env: dict[str, str], cwd: Path | None = None,
+        timeout: float = 300.0, input: str | None = None,
+        **options: Any) -> subprocess.CompletedProcess[str]:
     """Like subprocess.run(capture_output=True, text=True), in a session of its own whose
-    process group is killed on the way out, whatever happened."""
-    proc = subprocess.Popen(list(argv), env=env, cwd=cwd, text=True, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    process group is killed on the way out, whatever happened. `options` go to Popen (umask,
+    user...); output that is not UTF-8 is decoded with replacement characters."""
+    proc = subprocess.Popen([str(a) for a in argv], env=env, cwd=cwd, encoding="utf-8",
+                            errors="replace", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                            start_new_session=True, **options)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(input, timeout=timeout)
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
