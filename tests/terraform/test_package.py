@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bridge.sandbox.launcher import LOCATION, PROJECT, REGISTRY, Sandbox
+from tests.support import procs
+from tests.support.procs import Spawned
 from tests.terraform.conftest import REPO
 
 SCRIPT = REPO / "functions" / "package.py"
@@ -30,9 +31,8 @@ ARCHIVE = "mender-bridge-function.zip"
 
 
 def package(out: Path, root: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(out), "--root", str(root)],
-        capture_output=True, text=True, timeout=60, check=False)
+    return procs.run([sys.executable, str(SCRIPT), "--out", str(out), "--root", str(root)],
+                     env=dict(os.environ), timeout=60)
 
 
 def build(out: Path, root: Path = REPO) -> Path:
@@ -193,15 +193,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     with zipfile.ZipFile(build(base / "dist")) as archive:
         archive.extractall(source)
     venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    made = procs.run([sys.executable, "-m", "venv", str(venv)], env=dict(os.environ),
+                     timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
     python = venv / "bin" / "python"
     # What the Cloud Functions build does: install requirements.txt, nothing else (the bridge
     # is imported from the archive). Wheels only, so no compiler is needed; pip's cache keeps
     # this fast after the first run.
-    install = subprocess.run(
+    install = procs.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
          "--only-binary=:all:", "-r", str(source / "requirements.txt")],
-        capture_output=True, text=True, timeout=300, check=False)
+        env=dict(os.environ), timeout=300)
     assert install.returncode == 0, install.stderr[-2000:]
     return Installed(source, python)
 
@@ -211,8 +213,8 @@ def test_the_archive_installs_in_a_fresh_venv_and_acknowledges_a_malformed_event
         installed: Installed) -> None:
     env = {"PATH": "/usr/bin:/bin", "MENDER_URL": "https://mender.invalid",
            "MENDER_TOKEN": "not-a-real-token", "IOT_PROJECT": "p", "LOG_LEVEL": "INFO"}
-    run = subprocess.run([str(installed.python), "-c", PROBE], cwd=installed.source, env=env,
-                         capture_output=True, text=True, timeout=120, check=False)
+    run = procs.run([str(installed.python), "-c", PROBE], cwd=installed.source, env=env,
+                    timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["cloudevent"] == 200  # acknowledged: a retry could not make it readable
@@ -261,12 +263,9 @@ def test_the_installed_archive_admits_a_created_device_through_the_push_path(
                "IOT_LOCATION": LOCATION, "IOT_REGISTRIES": REGISTRY,
                "IOT_ENDPOINT": sandbox.registry_url, "IOT_CREDENTIALS": "anonymous"}
         log_path = tmp_path / "function.log"
-        log = log_path.open("wb")
-        proc = subprocess.Popen([str(installed.python), "-c", SERVE], cwd=installed.source,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = _wait_for(lambda: proc.poll() is None and re.search(
-                r"serving on (http://\S+)", log_path.read_text()), "the function to listen")
+        with Spawned([str(installed.python), "-c", SERVE], cwd=installed.source, env=env,
+                     log=log_path) as function:
+            url = function.wait_for(r"serving on (http://\S+)", timeout=60)
             requests.post(f"{sandbox.registry_url}/_sandbox/audit-endpoints", timeout=10,
                           json={"endpoints": [url.group(1)]}).raise_for_status()
             parent = f"projects/{PROJECT}/locations/{LOCATION}/registries/{REGISTRY}"
@@ -276,10 +275,6 @@ def test_the_installed_archive_admits_a_created_device_through_the_push_path(
             }).raise_for_status()
             device = _wait_for(lambda: [d for d in _mender_devices(sandbox) if d[
                 "identity_data"] == {"google_iot_id": "archive-dev-1"}], "the Mender device")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-            log.close()
     assert len(device) == 1
     assert device[0]["status"] == "preauthorized"
     output = log_path.read_text()
