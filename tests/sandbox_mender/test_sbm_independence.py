@@ -6,9 +6,11 @@ The one agreed exception is the launcher's lazy `bridge.model.Secret` (its `toke
 from __future__ import annotations
 
 import ast
-import subprocess
+import os
 import sys
 from pathlib import Path
+
+from tests.support import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "bridge" / "sandbox"
@@ -65,7 +67,7 @@ def test_importing_the_stand_ins_loads_nothing_of_the_bridge() -> None:
             "import bridge.sandbox.launcher, bridge.sandbox.mender, bridge.sandbox.registry\n"
             "print(sorted(m for m in sys.modules if m.startswith('bridge.')\n"
             "             and not m.startswith('bridge.sandbox')))\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=False, timeout=120, cwd=ROOT)
+    result = procs.run([sys.executable, "-c", code], env=dict(os.environ), timeout=120,
+                       cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

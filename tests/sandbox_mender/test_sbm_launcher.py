@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -16,6 +15,7 @@ from bridge.config import Settings
 from bridge.sandbox.faults import Faults
 from bridge.sandbox.launcher import Sandbox, is_loopback
 from bridge.sandbox.mender.crypto import ensure_tls_certificate
+from tests.support.procs import Spawned
 
 pytestmark = pytest.mark.e2e
 DEVICES = "/api/management/v2/devauth/devices"
@@ -82,16 +82,10 @@ def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None
     command = [sys.executable, "-m", "bridge", "sandbox", "--data", str(data),
                "--mender-port", "0", "--registry-port", "0", "--latency-ms", "1",
                "--rate-429", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Ctrl-C"):
-                break
-        output = "".join(lines)
+    with Spawned(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, log=tmp_path / "out",
+                 stderr_log=tmp_path / "err") as process:
+        process.wait_for(r"(?m)^Ctrl-C", timeout=120)
+        output = process.stdout()
         token = (data / "sandbox-token").read_text().strip()
         assert "Mender stand-in:    https://localhost:" in output
         assert f"access token (PAT): {token}" in output
@@ -100,11 +94,10 @@ def test_cli_prints_where_it_listens_and_stops_on_ctrl_c(tmp_path: Path) -> None
         url = output.split("Mender stand-in:")[1].split()[0]
         throttled = requests.get(url + DEVICES, verify=str(data / "tls-cert.pem"), timeout=10)
         assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "1"
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-    assert "sandbox stopped" in err
+        process.proc.send_signal(signal.SIGINT)
+        returncode = process.wait(timeout=30)
+    assert returncode == 0, process.stderr()
+    assert "sandbox stopped" in process.stderr()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "example.org"])

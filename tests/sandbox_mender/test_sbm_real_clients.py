@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sbm_support import DEVAUTH, public_pem, unique_identity
 
 from bridge.sandbox.launcher import Sandbox
+from tests.support import procs
 from tests.support.mender_client import SUCCESS, bootstrap, need_mender_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mender_client]
@@ -93,16 +93,15 @@ def test_mender_cli_lists_the_devices(sandbox: Sandbox) -> None:
     device_id = created.headers["Location"].removeprefix("devices/")
     # Go reads extra roots from SSL_CERT_FILE: the sandbox's certificate, verified.
     env = {**os.environ, "SSL_CERT_FILE": str(sandbox.ca_cert), "HOME": str(sandbox.data_dir)}
-    result = subprocess.run(
+    result = procs.run(
         ["mender-cli", "--server", sandbox.mender_url, "--token-value", sandbox.token.reveal(),
-         "devices", "list", "--raw"],
-        capture_output=True, text=True, timeout=60, check=False, env=env)
+         "devices", "list", "--raw"], timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     # mender-cli prints its results on stderr, after a line about its own config file.
     output = result.stdout + result.stderr
     listed = json.loads(output[output.index("["):])
     assert device_id in [d["id"] for d in listed]
-    plain = subprocess.run(
+    plain = procs.run(
         ["mender-cli", "--server", sandbox.mender_url, "--token-value", sandbox.token.reveal(),
-         "devices", "list"], capture_output=True, text=True, timeout=60, check=False, env=env)
+         "devices", "list"], timeout=60, env=env)
     assert f"ID: {device_id}" in plain.stdout + plain.stderr

@@ -11,12 +11,13 @@ import fcntl
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from tests.support import procs
 
 IDENTITY_SCRIPT = Path("/usr/share/mender/identity/mender-device-identity")
 LOCK_PATH = Path(tempfile.gettempdir()) / "mender-bridge-identity.lock"
@@ -116,8 +117,8 @@ def run_bootstrap(
         conf.write_text(json.dumps(config), encoding="utf-8")
         command = ["mender", "-c", str(conf), "-d", str(data_dir), "--no-syslog", "bootstrap"]
         with installed_identity_script(script):
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  check=False, cwd=tmp, env={**os.environ, **(env or {})})
+            proc = procs.run(command, timeout=timeout, cwd=Path(tmp),
+                             env={**os.environ, **(env or {})})
     return proc.returncode, proc.stdout + proc.stderr
 
 
