@@ -1,16 +1,14 @@
-"""Helpers of the end-to-end tests: processes serving the function, the real google-cloud-iot
+"""Helpers of the end-to-end tests: the function's environment and a free port for it (the
+process itself is `tests.support.function_proc.FunctionProcess`), the real google-cloud-iot
 client against the registry stand-in, and an independent look at the Mender stand-in."""
 
 from __future__ import annotations
 
 import os
-import re
 import socket
-import subprocess
-import sys
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,56 +47,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class Server:
-    """A subprocess serving HTTP on loopback, its output collected in a file."""
-
-    def __init__(self, argv: Sequence[str], env: dict[str, str], log: Path,
-                 port: int | None = None) -> None:
-        self.log_path = log
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(list(argv), env=env, cwd=ROOT, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-        self.port = port or wait_for(self._announced_port, 30, f"{argv[0]} to start")
-        self.url = f"http://127.0.0.1:{self.port}"
-        wait_for(self._accepts, 30, f"{self.url} to accept connections")
-
-    def _announced_port(self) -> int | None:
-        self._check_alive()
-        match = re.search(rb"serving on http://[\d.]+:(\d+)", self.log_path.read_bytes())
-        return int(match.group(1)) if match else None
-
-    def _accepts(self) -> bool:
-        self._check_alive()
-        try:
-            requests.get(self.url + "/healthz", timeout=2)
-        except requests.ConnectionError:
-            return False
-        return True
-
-    def _check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"server exited: {self.output()}")
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self._log.close()
-
-
-def function_server(target: str, env: dict[str, str], log: Path, *extra: str) -> Server:
-    port = free_port()
-    binary = Path(sys.executable).parent / "functions-framework"
-    return Server([str(binary), "--target", target, "--source", str(ROOT / "functions/main.py"),
-                   "--host", "127.0.0.1", "--port", str(port), *extra], env, log, port)
 
 
 def iot_client(endpoint: str) -> Any:

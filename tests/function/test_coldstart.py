@@ -4,9 +4,10 @@ and needs no configuration (that is read at the first event)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.support import procs
 
 MAIN = Path(__file__).resolve().parents[2] / "functions" / "main.py"
 HEAVY = ["google.cloud.iot_v1", "google.api_core", "grpc", "google.protobuf", "proto",
@@ -26,9 +27,9 @@ print(json.dumps({"heavy": [m for m in sys.argv[2:] if m in sys.modules],
 
 
 def test_importing_main_loads_no_heavy_client_and_needs_no_configuration() -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE, str(MAIN), *HEAVY],
-                         env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = procs.run([sys.executable, "-c", PROBE, str(MAIN), *HEAVY],
+                    env={"PATH": "/usr/bin:/bin"}, timeout=60)
+    assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["bridge_loaded"] is True
     assert result["heavy"] == []
@@ -45,9 +46,9 @@ def test_a_bad_log_level_is_a_configuration_error_at_first_use_not_an_import_cra
              "    module.RUNTIME.settings()\n"
              "except ConfigError as exc:\n"
              "    print('config error:', exc)\n")
-    out = subprocess.run([sys.executable, "-c", probe, str(MAIN)],
-                         env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "verbose"},
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = procs.run([sys.executable, "-c", probe, str(MAIN)],
+                    env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "verbose"}, timeout=60)
+    assert out.returncode == 0, out.stderr
     assert "config error:" in out.stdout and "LOG_LEVEL must be" in out.stdout
     [line] = [x for x in out.stdout.splitlines() if x.startswith("{")]
     assert json.loads(line)["severity"] == "CRITICAL"

@@ -17,16 +17,15 @@ import requests
 from bridge.model import RegistryRef
 from tests.function.e2e_support import (
     MenderView,
-    Server,
     create_device,
     der,
     env_from_config,
-    function_server,
     iot_client,
     iot_credential,
     wait_for,
 )
 from tests.function.helpers import audit_entry, public_pem, push_body
+from tests.support.function_proc import FunctionProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # The gen1 target needs its signature type on the command line (no decorator for it).
@@ -40,7 +39,7 @@ class Stack:
     ref: RegistryRef
     client: Any
     mender: MenderView
-    functions: dict[str, Server]
+    functions: dict[str, FunctionProcess]
 
     def deliver_to(self, *endpoints: str) -> None:
         answer = requests.post(f"{self.sandbox.registry_url}/_sandbox/audit-endpoints",
@@ -57,13 +56,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
     work = tmp_path_factory.mktemp("function-e2e")
     sandbox = Sandbox(work / "sandbox", tls=False).start()
-    functions: dict[str, Server] = {}
+    functions: dict[str, FunctionProcess] = {}
     try:
         env = env_from_config(Path(sandbox.config_path), LOG_LEVEL="INFO")
         ref = RegistryRef(env["IOT_PROJECT"], env["IOT_LOCATION"],
                           env["IOT_REGISTRIES"].split(",")[0])
         for target, extra in TARGETS.items():
-            functions[target] = function_server(target, env, work / f"{target}.log", *extra)
+            functions[target] = FunctionProcess(target, env, work / f"{target}.log", *extra)
         yield Stack(sandbox, ref, iot_client(sandbox.registry_url),
                     MenderView(sandbox.mender_url, sandbox.token.reveal()), functions)
     finally:
@@ -100,7 +99,7 @@ def test_create_rotate_delete_reach_mender_through_the_function(
                f"{device_id}" and x.get("message_id") for x in lines)
 
 
-def _post(server: Server, body: bytes) -> requests.Response:
+def _post(server: FunctionProcess, body: bytes) -> requests.Response:
     return requests.post(server.url, data=body, timeout=60,
                          headers={"Content-Type": "application/json"})
 
