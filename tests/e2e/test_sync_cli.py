@@ -3,9 +3,11 @@ a mixed fleet is backfilled, a second run changes nothing, errors are one line w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from bridge.device import SimulatedDevice
 from bridge.model import Credential
 from bridge.sandbox.launcher import Sandbox
 from tests.core.credentials import credential, mender_pem, private_key
+from tests.support import procs
 
 pytestmark = pytest.mark.e2e
 PATH = "/v1/projects/sandbox-project/locations/us-central1/registries/sandbox-registry/devices"
@@ -67,17 +70,18 @@ def clean_env() -> dict[str, str]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bridge", *args],
-                          capture_output=True, text=True, timeout=120, env=clean_env())
+    return procs.run([sys.executable, "-m", "bridge", *args], timeout=120, env=clean_env())
 
 
 def cli_on_a_terminal(*args: str) -> tuple[str, str]:
-    """(stdout, what the terminal showed): stderr is a pseudo-terminal, stdout a pipe."""
+    """(stdout, what the terminal showed): stderr is a pseudo-terminal, stdout a pipe. The
+    child has a session of its own, its group killed on the way out whatever happened."""
     master, slave = pty.openpty()
+    child: subprocess.Popen[str] | None = None
     try:
         child = subprocess.Popen([sys.executable, "-m", "bridge", *args], text=True,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=slave, env=clean_env())
+                                 stderr=slave, env=clean_env(), start_new_session=True)
         os.close(slave)
         shown = b""
         while True:
@@ -92,6 +96,10 @@ def cli_on_a_terminal(*args: str) -> tuple[str, str]:
         out = child.stdout.read()
         assert child.wait(timeout=120) == 0, shown
     finally:
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
         os.close(master)
     return out, shown.decode("utf-8", "replace")
 
