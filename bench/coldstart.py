@@ -8,7 +8,10 @@ Usage: python bench/coldstart.py [--json] [--runs N]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,9 +38,19 @@ def measure_once(python: str = sys.executable) -> tuple[float, list[str]]:
     """One fresh interpreter importing functions/main.py, with no configuration in its
     environment: the milliseconds it took and the heavy modules it loaded."""
     env = {"PATH": "/usr/bin:/bin"}
-    out = subprocess.run([python, "-c", _PROBE, str(MAIN), *HEAVY], env=env, check=True,
-                         capture_output=True, text=True, timeout=60)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # Its own session, and its group killed on the way out, whatever happened (a timeout, ^C).
+    child = subprocess.Popen([python, "-c", _PROBE, str(MAIN), *HEAVY], env=env, text=True,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = child.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, child.args, out, err)
+    result = json.loads(out.strip().splitlines()[-1])
     return float(result["ms"]), [str(m) for m in result["heavy"]]
 
 
