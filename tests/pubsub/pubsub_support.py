@@ -23,6 +23,7 @@ import requests
 from bridge.pubsub import clients
 from bridge.pubsub.emulator import find
 from bridge.pubsub.topology import DeliveryPolicy
+from tests.function import e2e_support
 
 ROOT = Path(__file__).resolve().parents[2]
 # Fast enough for tests: five deliveries of a failing event take about two seconds.
@@ -47,14 +48,7 @@ def fresh_project() -> str:
 
 def wait_for(check: Callable[[], T], what: str, timeout: float = 60.0) -> T:
     """Poll `check` until it returns something truthy (a deadline, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
-        time.sleep(0.1)
+    return e2e_support.wait_for(check, timeout, what)
 
 
 def bridge_argv(*args: str) -> list[str]:
