@@ -87,6 +87,15 @@ class OnBlocked(enum.StrEnum):
     REJECT = "reject"
 
 
+class PruneMode(enum.StrEnum):
+    """Whether a backfill decommissions Mender devices no listed registry device claims.
+    Where the identity names the registry, only devices of the listed registries are pruned."""
+
+    OFF = "off"
+    AUTO = "auto"  # only where the identity names the registry
+    ON = "on"  # also where it does not: this Mender serves no other registry
+
+
 @dataclass(frozen=True)
 class PublicKey:
     """A public key normalized exactly as Mender stores it (PKIX PEM, 64 columns, final newline)."""

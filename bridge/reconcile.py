@@ -6,11 +6,11 @@ the actions that make Mender match the registry. No I/O, no clock except `now`.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from bridge.actions import Action, Kind, Reason
 from bridge.errors import IdentityError
 from bridge.identity import DEFAULT_TEMPLATE, IdentityTemplate, describe
 from bridge.keys import DEFAULT_POLICY, KeyPolicy, usable_keys
@@ -24,47 +24,7 @@ from bridge.model import (
     RegistryDevice,
 )
 
-
-class Kind(enum.StrEnum):
-    PREAUTHORIZE = "preauthorize"
-    PREAUTHORIZE_FORCE = "preauthorize_force"
-    ACCEPT = "accept"
-    REJECT = "reject"
-    DELETE_AUTH_SET = "delete_auth_set"
-    DECOMMISSION = "decommission"
-    NOTHING = "nothing"
-
-
-class Reason(enum.StrEnum):
-    """Why a NOTHING action does nothing."""
-
-    IN_SYNC = "in sync"
-    CONFLICT = "conflict"
-    NO_USABLE_CREDENTIAL = "no usable credential"
-    BLOCKED = "blocked"
-    KEY_PROBLEM = "key problem"
-    NO_IDENTITY = "no identity"
-    NOT_MANAGED = "not managed"
-    NOT_IN_REGISTRY = "not in registry"
-    DECOMMISSIONING = "decommissioning"
-    REVIEW = "review"
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    kind: Kind
-    device: str
-    identity: Mapping[str, str] | None = None
-    pubkey: str | None = None
-    mender_id: str | None = None
-    auth_id: str | None = None
-    reason: Reason | None = None
-    detail: str = ""
-
-    @property
-    def writes(self) -> bool:
-        return self.kind is not Kind.NOTHING
-
+__all__ = ["Action", "Kind", "Policy", "Reason", "create", "plan"]
 
 _DEFAULT_TEMPLATE = IdentityTemplate.parse(DEFAULT_TEMPLATE)
 

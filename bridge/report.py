@@ -11,7 +11,7 @@ import enum
 import threading
 from dataclasses import dataclass, field
 
-from bridge.reconcile import Action, Kind, Reason
+from bridge.actions import Action, Kind, Reason
 
 SCHEMA_VERSION = 1
 

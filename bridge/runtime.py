@@ -27,9 +27,8 @@ from bridge.errors import (
     InputError,
     TransientApiError,
 )
-from bridge.model import DeviceChange
+from bridge.model import DeviceChange, PruneMode
 from bridge.report import Report, Status
-from bridge.sync import PruneMode
 
 if TYPE_CHECKING:
     from bridge.service import Service
