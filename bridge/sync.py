@@ -10,7 +10,6 @@ two remote calls (registry read, preauthorize → 201) and reads Mender only aft
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from bridge.model import (
     DeviceChange,
     MenderDevice,
     OnBlocked,
+    PruneMode,
     RegistryDevice,
     RegistryRef,
 )
@@ -46,15 +46,6 @@ __all__ = ["Bridge", "Outcome", "PruneMode", "Report", "Status"]
 # the device may have been deleted meanwhile, its delete event already handled.
 RECONFIRM_AFTER_S = 1.0
 _RELEVANT = frozenset({"credentials", "blocked"})
-
-
-class PruneMode(enum.StrEnum):
-    """Whether a backfill decommissions Mender devices no listed registry device claims.
-    Where the identity names the registry, only devices of the listed registries are pruned."""
-
-    OFF = "off"
-    AUTO = "auto"  # only where the identity names the registry
-    ON = "on"  # also where it does not: this Mender serves no other registry
 
 
 class Bridge:
