@@ -123,6 +123,14 @@ class _Device:
         statuses = {s.status for s in self.sets.values()}
         self.status = next((s for s in WEIGHT if s in statuses), AuthStatus.NOAUTH)
 
+    @property
+    def broken(self) -> bool:
+        """deviceauth's getDeviceStatus refuses a device with two accepted or two
+        preauthorized sets: its auth requests and status changes then fail with 500."""
+        counts = [s.status for s in self.sets.values()]
+        return (counts.count(AuthStatus.ACCEPTED) > 1
+                or counts.count(AuthStatus.PREAUTHORIZED) > 1)
+
 
 class FakeMender(Faulty):
     """Mender deviceauth management v2 in memory, following the server's rules.
@@ -140,6 +148,9 @@ class FakeMender(Faulty):
         self.devices: dict[str, _Device] = {}
         self.by_hash: dict[str, str] = {}
         self.preauth_delete = preauth_delete
+        # Mender 4.1.3: deleting a preauthorized set deletes its device and leaves the other
+        # sets behind with no device; they are kept here so that a test ending so sees them.
+        self.stranded: list[AuthSet] = []
         self.async_decommission = async_decommission
         self.max_devices = max_devices
         self.listeners: list[Callable[[float], None]] = []
@@ -261,6 +272,7 @@ class FakeMender(Faulty):
                 return  # the port is idempotent: the client treats the 404 as done
             if aset.status is AuthStatus.PREAUTHORIZED and (
                     self.preauth_delete == "always" or not device.sets):
+                self.stranded.extend(device.sets.values())
                 self._remove(device)
             else:
                 device.recompute()
@@ -302,6 +314,8 @@ class FakeMender(Faulty):
                 device = self.devices[device_id]
             if device.decommissioning:
                 return False
+            if device.broken:
+                raise transient(self.service, "auth_requests", 500)
             aset = next((s for s in device.sets.values() if s.pubkey == pem), None)
             if aset is None:
                 aset = AuthSet(str(uuid.uuid4()), pem, AuthStatus.PENDING)
@@ -309,13 +323,21 @@ class FakeMender(Faulty):
                 device.recompute()
                 return False
             if aset.status is AuthStatus.PREAUTHORIZED:
+                # A rotation: the new set is accepted, the one accepted so far rejected.
+                for other in list(device.sets.values()):
+                    if other.status is AuthStatus.ACCEPTED:
+                        device.sets[other.id] = replace(other, status=AuthStatus.REJECTED)
                 device.sets[aset.id] = replace(aset, status=AuthStatus.ACCEPTED)
                 device.recompute()
                 return True
             return aset.status is AuthStatus.ACCEPTED
 
     def snapshot(self) -> dict[str, dict[str, str]]:
-        """identity (as JSON) → {normalized pubkey: status}, to compare end states."""
-        return {json.dumps(d.identity, sort_keys=True):
-                {s.pubkey: s.status.value for s in d.sets.values()}
-                for d in self.devices.values()}
+        """identity (as JSON) → {normalized pubkey: status}, to compare end states; a device
+        deviceauth could not derive a status for, and stranded sets, show up in it."""
+        out = {json.dumps(d.identity, sort_keys=True) + (" BROKEN" if d.broken else ""):
+               {s.pubkey: s.status.value for s in d.sets.values()}
+               for d in self.devices.values()}
+        if self.stranded:
+            out["STRANDED"] = {s.pubkey: s.status.value for s in self.stranded}
+        return out
