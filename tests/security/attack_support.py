@@ -109,23 +109,11 @@ class World:
         requests.post(f"{self.sandbox.mender_url}/_sandbox/faults", json=values,
                       timeout=10).raise_for_status()
 
-    def cli(self, *args: str, env: dict[str, str] | None = None) -> Any:
+    def cli(self, *args: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
         """`mender-bridge ARGS` in a session of its own, killed with its group at the end."""
         return run([sys.executable, "-m", "bridge", *args], env=env or self.env, cwd=ROOT,
                    timeout=120)
-
-
-def bridge_env(sandbox: Sandbox, **extra: str) -> dict[str, str]:
-    """The bridge's settings for the sandbox, both configured registries served, notification
-    on (so a wrong admission would also write the registry)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1",
-           "MENDER_URL": sandbox.mender_url, "MENDER_TOKEN": sandbox.token.reveal(),
-           "IOT_PROJECT": PROJECT, "IOT_LOCATION": LOCATION,
-           "IOT_REGISTRIES": f"{HOME.registry},{SECOND.registry}",
-           "IOT_ENDPOINT": sandbox.registry_url, "IOT_CREDENTIALS": "anonymous",
-           "WEBHOOK_SECRET": SECRET, "NOTIFY_DEVICE": "true", "LOG_LEVEL": "INFO"}
-    env.update(extra)
-    return env
 
 
 @contextmanager
@@ -135,7 +123,15 @@ def attack_world(work: Path) -> Iterator[World]:
     and the victim preauthorized in Mender then accepted by its own authentication."""
     with Sandbox(work / "sandbox", tls=False) as sandbox:
         world = World(sandbox, SimulatedDevice.generate(VICTIM), work)
-        world.env = bridge_env(sandbox)
+        # Both configured registries served; notification on, so that a wrong admission
+        # would also write the registry.
+        world.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1",
+            "MENDER_URL": sandbox.mender_url, "MENDER_TOKEN": sandbox.token.reveal(),
+            "IOT_PROJECT": PROJECT, "IOT_LOCATION": LOCATION,
+            "IOT_REGISTRIES": f"{HOME.registry},{SECOND.registry}",
+            "IOT_ENDPOINT": sandbox.registry_url, "IOT_CREDENTIALS": "anonymous",
+            "WEBHOOK_SECRET": SECRET, "NOTIFY_DEVICE": "true", "LOG_LEVEL": "INFO"}
         for ref in (SECOND, *ELSEWHERE):
             created = world.registry_call("POST", f"projects/{ref.project}/locations/"
                                           f"{ref.location}/registries", json={"id": ref.registry})

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 
+from bridge.sandbox.launcher import REGISTRY
 from tests.security.attack_support import (
     AUTH,
     HOME,
-    REGISTRY,
     VICTIM,
     Function,
     World,

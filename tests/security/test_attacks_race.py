@@ -64,7 +64,8 @@ def test_a_device_deleted_while_its_create_waits_on_a_429_ends_decommissioned(
                     functions(world.env, tmp_path / "second", "on_push") as second:
                 world.mender_faults(rate_429=1.0, retry_after=1)
                 create = threading.Thread(target=lambda: answers.append(push(
-                    first["on_push"].url, entry("CreateDevice", HOME, RACER, made["numId"]))))
+                    first["on_push"].url, entry("CreateDevice", HOME, RACER, made["numId"]))),
+                    daemon=True)
                 create.start()
                 try:
                     wait_for(lambda: refused("POST", MANAGEMENT), 60, "the preauthorize's 429")
