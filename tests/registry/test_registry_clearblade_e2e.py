@@ -13,8 +13,9 @@ from registry_support import LOCATION, PARENT, PROJECT, REGISTRY, Sandbox, key_f
 
 from bridge.config import Settings
 from bridge.errors import ConfigError, NotFound, PermanentApiError, TransientApiError
+from bridge.factory import registry as from_settings
 from bridge.model import CredentialFormat, RegistryRef
-from bridge.registry import ClearBladeRegistry, GoogleRegistry, from_settings
+from bridge.registry import ClearBladeRegistry, GoogleRegistry
 
 pytestmark = pytest.mark.e2e
 REF = RegistryRef(PROJECT, LOCATION, REGISTRY)
@@ -122,7 +123,7 @@ def test_from_settings_picks_the_backend(sandbox: Sandbox, account: Path) -> Non
 @pytest.mark.slow
 def test_a_clearblade_fleet_reaches_the_mender_stand_in(tmp_path: Path) -> None:
     """The whole path on ClearBlade: its routes → the bridge (built from settings) → Mender."""
-    from bridge.factory import build_bridge
+    from bridge.factory import build_service
     from bridge.sandbox.launcher import Sandbox as Stack
 
     with Stack(tmp_path / "stack", tls=False) as stack:
@@ -138,7 +139,7 @@ def test_a_clearblade_fleet_reaches_the_mender_stand_in(tmp_path: Path) -> None:
                                    json={"id": device_id, "credentials": [
                                        {"publicKey": {"format": fmt, "key": key_for(fmt)}}]})
             assert answer.status_code == 200, answer.text
-        bridge = build_bridge(settings)
+        bridge = build_service(settings)
         assert isinstance(bridge.registry, ClearBladeRegistry)
         report = bridge.backfill([ref])
         assert not report.failed and report.summary().get("done") == 2

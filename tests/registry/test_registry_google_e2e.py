@@ -22,7 +22,7 @@ from registry_support import (
     private_key,
 )
 
-from bridge.errors import NotFound, PermanentApiError, TransientApiError
+from bridge.errors import InputError, NotFound, TransientApiError
 from bridge.model import CredentialFormat, RegistryRef
 from bridge.registry import GoogleRegistry
 
@@ -163,7 +163,7 @@ def test_errors_are_mapped(sandbox: Sandbox, start_sandbox: Any) -> None:
     registry = adapter(sandbox, retry_deadline=0.5)
     with pytest.raises(NotFound):
         registry.get_device(RegistryRef(PROJECT, LOCATION, "nope"), "dev")
-    with pytest.raises(PermanentApiError):
+    with pytest.raises(InputError):  # refused before any request: not a Cloud IoT id
         registry.get_device(REF, "a/b")
     sandbox.faults.update({"error_rate": 1.0, "error_statuses": [503]})
     with pytest.raises(TransientApiError) as caught:
