@@ -8,12 +8,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,8 +23,9 @@ import requests
 from bridge.device import SimulatedDevice
 from bridge.model import RegistryRef
 from bridge.sandbox.launcher import LOCATION, PROJECT, REGISTRY, Sandbox
-from tests.function.e2e_support import ROOT, free_port, wait_for
+from tests.function.e2e_support import ROOT
 from tests.function.helpers import audit_entry, push_body
+from tests.support.function_proc import FunctionProcess
 from tests.support.procs import run
 
 SECRET = "attack-webhook-secret-0123456789"
@@ -148,74 +148,19 @@ def attack_world(work: Path) -> Iterator[World]:
         yield world
 
 
-class Function:
-    """A target of functions/main.py served by functions-framework in a session of its own;
-    `stop()` kills its process group (the framework's worker included)."""
-
-    def __init__(self, target: str, env: dict[str, str], log: Path) -> None:
-        port = free_port()
-        self.target, self.url, self.log = target, f"http://127.0.0.1:{port}", log
-        binary = Path(sys.executable).parent / "functions-framework"
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(binary), "--target", target, "--source", str(ROOT / "functions/main.py"),
-                 "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=ROOT, stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def ready(self) -> Function:
-        wait_for(self._accepts, 60, f"{self.target} to accept connections")
-        return self
-
-    def _accepts(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"functions-framework exited:\n{self.output()[-3000:]}")
-        try:
-            requests.get(self.url + "/healthz", timeout=2)
-        except requests.ConnectionError:
-            return False
-        return True
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def ignored(self) -> int:
-        """How many events it has logged as ignored so far."""
-        return sum(1 for r in records(self.output()) if r.get("outcome") == "ignored")
-
-    def stop(self) -> None:
-        with suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-
 @contextmanager
-def functions(env: dict[str, str], work: Path, *targets: str) -> Iterator[dict[str, Function]]:
-    """The targets started side by side, each killed with its process group on the way out."""
-    started: dict[str, Function] = {}
+def functions(env: dict[str, str], work: Path, *targets: str
+              ) -> Iterator[dict[str, FunctionProcess]]:
+    """The targets served, each killed with its process groups on the way out."""
     work.mkdir(parents=True, exist_ok=True)
-    try:
-        for target in targets:
-            started[target] = Function(target, env, work / f"{target}.log")
-        for function in started.values():
-            function.ready()
-        yield started
-    finally:
-        for function in started.values():
-            function.stop()
+    with ExitStack() as stack:
+        yield {target: stack.enter_context(FunctionProcess(target, env, work / f"{target}.log"))
+               for target in targets}
 
 
-def records(output: str) -> list[dict[str, Any]]:
-    """The JSON objects of a process's log, one a line."""
-    found = []
-    for line in output.splitlines():
-        if line.startswith("{"):
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict):
-                found.append(item)
-    return found
+def ignored(function: FunctionProcess) -> int:
+    """How many events `function` has logged as ignored so far."""
+    return sum(1 for r in function.records() if r.get("outcome") == "ignored")
 
 
 def entry(method: str, ref: RegistryRef, device_id: str, num_id: str = NO_SUCH_NUM_ID,

@@ -15,7 +15,6 @@ from bridge.device import SimulatedDevice
 from tests.security.attack_support import (
     HOME,
     MANAGEMENT,
-    Function,
     Relay,
     World,
     attack_world,
@@ -23,9 +22,9 @@ from tests.security.attack_support import (
     entry,
     functions,
     push,
-    records,
 )
 from tests.security.test_hostile_keys import CORPUS
+from tests.support.function_proc import FunctionProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,7 +42,7 @@ DEVICES = {name: f"hostile-{i}" for i, name in enumerate(ACCEPTED)}
 class Stack:
     world: World
     relay: Relay
-    on_push: Function
+    on_push: FunctionProcess
     env: dict[str, str]
     numbers: dict[str, str]
 
@@ -78,7 +77,7 @@ def test_a_create_event_with_a_refused_key_sends_nothing(stack: Stack, name: str
     assert answer.status_code == 200, answer.text
     assert stack.preauthorizes() == []
     assert stack.world.state() == before
-    warned = [r for r in records(stack.on_push.output())
+    warned = [r for r in stack.on_push.records()
               if r.get("device") == f"{HOME.registry}/{DEVICES[name]}"
               and r.get("severity") in ("WARNING", "ERROR")]
     assert warned, "the refusal was not logged"

@@ -23,7 +23,6 @@ from tests.security.attack_support import (
     entry,
     functions,
     push,
-    records,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -79,7 +78,7 @@ def test_a_device_deleted_while_its_create_waits_on_a_429_ends_decommissioned(
                 assert world.auth_sets(RACER) == []
                 relay.release()
                 create.join(90)
-                logs = records(first["on_push"].output())
+                logs = first["on_push"].records()
         finally:
             relay.stop()
         assert [a.status_code for a in answers] == [200]
