@@ -109,7 +109,8 @@ def test_without_the_emulator_the_sandbox_says_so_and_delivers_directly(
     env = child_env(PATH=str(Path(sys.executable).parent))
     box = Process(bridge_argv("sandbox", "--data", str(data), "--mender-port", "0",
                               "--registry-port", "0", "--no-tls", "--push-endpoint",
-                              endpoint.url), tmp_path / "sandbox.log", env=env)
+                              endpoint.url, "--decommission-delay-ms", "1234",
+                              "--rate-limit-quota", "7"), tmp_path / "sandbox.log", env=env)
     try:
         box.wait_output("Ctrl-C stops the sandbox")
         notes = [x for x in box.output().splitlines()
@@ -117,6 +118,9 @@ def test_without_the_emulator_the_sandbox_says_so_and_delivers_directly(
         assert notes == ["events:             posted by the registry stand-in (the Pub/Sub "
                          "emulator is not installed: events are delivered directly)"]
         assert "pubsub_" not in (data / "bridge.toml").read_text()
+        mender = tomllib.loads((data / "bridge.toml").read_text())["mender_url"]
+        faults = requests.get(f"{mender}/_sandbox/faults", timeout=10).json()
+        assert (faults["decommission_delay_ms"], faults["rate_limit_quota"]) == (1234, 7)
         key = tmp_path / "device.pem"
         key.write_text(public_pem())
         assert run("sandbox", "add-device", "direct-dev", "--key", str(key), "--data",
