@@ -41,6 +41,22 @@ class Applier:
         self.clock = clock
         self.raise_transient = raise_transient
         self.collides = collides
+        # Ids of devices this applier created (from a 201's Location): a device deleted from
+        # the registry meanwhile is then found in deviceauth, not in the lagging inventory.
+        self.created: list[str] = []
+        self.admitted: set[str] = set()  # devices a preauthorization of this applier admitted
+        self._cleared: set[str] = set()
+
+    def _conflict(self, registry: RegistryDevice) -> str | None:
+        """Whether another registry's device holds the same identity; asked once per device,
+        before anything existing in Mender is changed for it."""
+        label = str(registry)
+        if self.collides is None or label in self._cleared:
+            return None
+        reason = self.collides(registry)
+        if reason is None:
+            self._cleared.add(label)
+        return reason
 
     def apply(self, registry: RegistryDevice | None, actions: list[Action], report: Report,
               *, prune: bool = False, replans: int = 2) -> bool:
@@ -50,6 +66,10 @@ class Applier:
             if action.kind is Kind.NOTHING:
                 report.record(action)
                 continue
+            if registry is not None and action.mender_id is not None and (
+                    conflict := self._conflict(registry)):
+                report.record(action, Status.CONFLICT, conflict)
+                return ok
             try:
                 status, detail, existing = self._execute(action)
             except AuthError:
@@ -70,8 +90,7 @@ class Applier:
                 return False
             if existing is not None and registry is not None:
                 try:
-                    conflict = self.collides(registry) if self.collides else None
-                    if conflict:
+                    if conflict := self._conflict(registry):
                         report.record(action, Status.CONFLICT, conflict)
                         return ok
                     current = self._read(existing)
@@ -91,6 +110,9 @@ class Applier:
                                          prune=prune) if a.reason is not Reason.KEY_PROBLEM]
                 return self.apply(registry, fresh, report, prune=prune,
                                   replans=replans - 1) and ok
+            if status is Status.DONE and action.kind in (Kind.PREAUTHORIZE,
+                                                         Kind.PREAUTHORIZE_FORCE):
+                self.admitted.add(action.device)
             self._log(report.record(action, status, detail))
         return ok
 
@@ -110,6 +132,8 @@ class Applier:
                 result = mender.preauthorize(action.identity, action.pubkey, force=force)
                 if isinstance(result, AlreadyExists):
                     return Status.UNCHANGED, "identity exists in Mender", result.device.id
+                if not force and result.location_id:
+                    self.created.append(result.location_id)
                 return Status.DONE, None, None
             assert action.mender_id is not None
             if action.kind is Kind.DECOMMISSION:

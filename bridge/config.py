@@ -134,8 +134,8 @@ class Settings:
         settings = cls(**values)
         for problem in settings.problems():
             name = problem.split(":")[0].split()[0]
-            if name in failed:
-                continue
+            if any(f in problem.split(":")[0] for f in failed):
+                continue  # follows from a value already reported as unreadable
             origin = (sources or {}).get(name.lower())
             found.append(f"{problem} (from {origin})" if origin else problem)
         if found:

@@ -108,41 +108,60 @@ class Bridge:
             return _single(label, Status.SKIPPED, "not in the registry")
         except PermanentApiError as exc:
             return _single(label, Status.FAILED, str(exc), Step.READ)
-        self._sync_event(registry, report)
+        created = self._sync_event(registry, report)
         if report.changed and time.monotonic() - started >= self.reconfirm_after:
-            self._reconfirm(ref, device_id, report)
+            self._reconfirm(ref, device_id, created, report)
+            if any(o.action == Kind.DECOMMISSION and o.status is Status.DONE
+                   for o in report.outcomes):
+                return report  # gone from the registry: nothing to tell it
         if not report.failed:
             self.notify(registry, report)
         return report
 
-    def _sync_event(self, registry: RegistryDevice, report: Report) -> None:
+    def _sync_event(self, registry: RegistryDevice, report: Report) -> list[str]:
+        """Apply one device's plan; the ids of the Mender devices it created."""
         applier = Applier(self.mender, self.policy, self.clock, raise_transient=True,
                           collides=self.other_owner)
         optimistic = plan(registry, None, self.policy, self.clock())
         # Common case: create it; the server answers 409 if it exists and we re-plan then.
         if any(a.kind is Kind.PREAUTHORIZE for a in optimistic):
             applier.apply(registry, optimistic, report)
-            return
+            return applier.created
         ignore_blocked = registry.blocked and self.policy.on_blocked is not OnBlocked.REJECT
         if ignore_blocked or any(a.reason is Reason.NO_IDENTITY for a in optimistic):
             for action in optimistic:
                 report.record(action)
-            return
+            return []
         try:
             current = self.mender.find_by_identity(self.policy.template.render(registry))
         except PermanentApiError as exc:
             report.add(Outcome(str(registry), Step.READ, Status.FAILED, str(exc)))
-            return
-        if current is not None and (conflict := self.other_owner(registry)):
-            report.add(Outcome(str(registry), Step.NOTHING, Status.CONFLICT, conflict))
-            return
+            return []
         applier.apply(registry, plan(registry, current, self.policy, self.clock()), report)
+        return applier.created
 
-    def _reconfirm(self, ref: RegistryRef, device_id: str, report: Report) -> None:
+    def _reconfirm(self, ref: RegistryRef, device_id: str, created: list[str],
+                   report: Report) -> None:
+        """The registry read again after a slow write: a device deleted meanwhile loses what
+        this sync gave it. What it created is found by id in deviceauth (consistent); only
+        without one does the delete path search the (eventually consistent) inventory."""
         try:
             self.registry.get_device(ref, device_id)
+            return
         except NotFound:
+            pass
+        if not created:
             report.merge(self.handle_deleted(ref, device_id, None))
+            return
+        label = f"{ref.registry}/{device_id}"
+        applier = Applier(self.mender, self.policy, self.clock, raise_transient=True)
+        for mender_id in created:
+            try:
+                current = self.mender.get_device(mender_id)
+            except NotFound:
+                continue
+            actions = plan(None, current, self.policy, self.clock(), prune=True)
+            applier.apply(None, [_relabel(a, label) for a in actions], report)
 
     def handle_deleted(self, ref: RegistryRef, device_id: str | None,
                        num_id: str | None) -> Report:

@@ -213,7 +213,8 @@ class FakeMender(Faulty):
             device.sets[aset.id] = aset
             if existing is None:
                 device.recompute()  # with force the server does not recompute (a FIXME there)
-            return Preauthorized(str(uuid.uuid4()))
+                return Preauthorized(device.id)  # Location: devices/<the new device's id>
+            return Preauthorized(str(uuid.uuid4()))  # with force, not the device's (a quirk)
         return self._call("preauthorize", body)  # type: ignore[return-value]
 
     def get_device(self, device_id: str) -> MenderDevice:

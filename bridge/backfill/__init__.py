@@ -187,8 +187,8 @@ class Run:
                 self._not_run(actions)
                 return
             ok = self.applier.apply(registry, actions, self.report, prune=self.prune)
-            if ok and registry is not None and self.bridge.notify_url is not None and any(
-                    a.kind in notify.ADMITTING for a in actions):
+            if (ok and registry is not None and self.bridge.notify_url is not None
+                    and str(registry) in self.applier.admitted):
                 self.report.add(notify.tell(self.bridge.registry, registry,
                                             self.bridge.notify_url))
             if not ok and self.fail_fast:

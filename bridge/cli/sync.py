@@ -91,6 +91,8 @@ def sync(ctx: click.Context, config: str | None, registries: tuple[str, ...], dr
     from bridge.factory import build_service
 
     settings = setup(config, quiet=quiet)
+    for name in registries:  # refused before anything is built or called
+        settings.scope.registry(name)
     with build_service(settings, concurrency=concurrency) as service:
         progress = ProgressLine() if not quiet else None
         try:

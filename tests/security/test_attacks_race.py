@@ -33,11 +33,6 @@ RACER = "racer-1"
 INVENTORY_DELAY_MS = 5000
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the re-read closes the race only when inventory has already indexed the device: "
-    "Bridge._reconfirm -> handle_deleted -> find_by_identity searches inventory (eventually "
-    "consistent) a moment after the 201, finds nothing ('not in Mender') and leaves the "
-    "device preauthorized; the 201's Location names the device to decommission"))
 def test_a_device_deleted_while_its_create_waits_on_a_429_ends_decommissioned(
         tmp_path: Path) -> None:
     # The rule (Bridge.sync_device): an event-path write that took longer than a second
