@@ -5,9 +5,11 @@ Mender's limiter is a token bucket per subject (docs/mender-api.md#rate-limits);
 `Retry-After` in whole seconds, "1" for a 50 ms wait at 20 requests/s. So the rate is learned
 from the 429s' timing: when a request is refused the server's bucket is empty, so of the
 requests sent between two refused ones the server let through what it earned meanwhile —
-passed / time between the two is the rate, to one request. Until it is known a 429 holds every
-request for its `Retry-After`; after, requests leave spaced at the rate and only a refused one
-waits its `Retry-After`; while no 429 comes the pace creeps up, in case the limit rose.
+passed / time between the two is the rate, to one request. The first 429 can only guess it
+(what passed in the `Retry-After` before it); without even that, every request waits out the
+`Retry-After`. Then requests leave spaced at the rate, a refused one after its `Retry-After`,
+and while no 429 comes the pace creeps up (the less sure the rate, the faster), in case it
+rose.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ MIN_PASSED = 3
 # clients of the same user take, may have changed.
 HORIZON_S = 120.0
 # Without a 429 the pace rises: within RISE_S from the estimate to the most the span it was
-# measured over allows (one more request passed), then by PROBE_STEP every PROBE_EVERY_S;
-# after FORGET_S it is dropped.
+# measured over allows (one more request passed), then every PROBE_EVERY_S by the estimate's
+# own uncertainty (1 / the requests it counted), PROBE_STEP at least; after FORGET_S the
+# limit is forgotten.
 RISE_S = 2.0
-PROBE_EVERY_S = 5.0
+PROBE_EVERY_S = 10.0
 PROBE_STEP = 0.01
 FORGET_S = 600.0
 DEFAULT_HOLD_S = 1.0  # a 429 without a usable Retry-After
@@ -50,6 +53,7 @@ class Pacer:
         self._lock = threading.Lock()
         self._rate: float | None = None
         self._upper = 0.0
+        self._step = PROBE_STEP
         self._next_slot = -math.inf
         self._hold_until = -math.inf
         self._passed = self._limited = 0
@@ -87,9 +91,9 @@ class Pacer:
                 del self._sent_passed[:bisect.bisect_left(self._sent_passed, sent - HORIZON_S)]
 
     def limited(self, sent: float, retry_after: float | None) -> None:
-        """A 429 for the request sent at `sent`: the rate is learned again; until it is known
-        every request waits `retry_after` (capped), after that only the refused one does (the
-        others keep the pace, so the server's bucket never fills unused)."""
+        """A 429 for the request sent at `sent`: the rate is learned again. While none is known
+        every request waits `retry_after` (capped); after, only the refused one does (`wait`'s
+        `after`): the others keep the pace, so the server's bucket never fills unused."""
         now = self._clock()
         hold = DEFAULT_HOLD_S if retry_after is None else retry_after
         with self._lock:
@@ -97,22 +101,24 @@ class Pacer:
             self._last_limited = now
             while self._refused and self._refused[0] < sent - HORIZON_S:
                 self._refused.popleft()
-            learned = self._learn(sent)
+            learned = self._learn(sent, max(min(hold, self._max_hold), MIN_SPAN_S))
             if learned is not None:
-                self._rate, self._upper = learned
+                self._rate, self._upper, count = learned
+                # Passed ± 1 of `count`: the fewer, the sooner the pace is tried higher.
+                self._step = max(PROBE_STEP, 1.0 / count)
             elif self._rate is None:
                 self._hold_until = max(self._hold_until, now + min(hold, self._max_hold))
             self._refused.append(sent)
 
-    def _learn(self, sent: float) -> tuple[float, float] | None:
-        """The rate, and the most it can be, between an earlier refused request and this one,
-        from the pair whose span and count bound it best (passed ± 1 over the span); with too
-        few passed for that, an upper bound (the fewest passed over a span, plus one). None
-        before any such pair: requests in flight when the first 429 came say nothing of it."""
+    def _learn(self, sent: float, window: float) -> tuple[float, float, int] | None:
+        """(rate, the most it can be, requests counted) between an earlier refused request and
+        this one, from the pair whose span and count bound it best (passed ± 1 over the span);
+        with too few passed for that, an upper bound (the fewest passed over a span, plus one)
+        if it is lower; at the first 429, a guess; None when nothing new is known."""
         passed = self._sent_passed
         end = bisect.bisect_right(passed, sent)  # sent with it but passed: before it
-        best: tuple[float, float, float] | None = None
-        upper = math.inf if self._rate is None else self._upper
+        best: tuple[float, int, float] | None = None
+        upper = math.inf
         for then in self._refused:
             span = sent - then
             if span < MIN_SPAN_S:
@@ -120,10 +126,20 @@ class Pacer:
             count = end - bisect.bisect_right(passed, then)  # sent with `then`: before it
             upper = min(upper, (count + 1) / span)
             if count >= MIN_PASSED and (best is None or (count - 1) / span > best[0]):
-                best = ((count - 1) / span, count / span, (count + 1) / span)
+                best = ((count - 1) / span, count, span)
         if best is not None:
-            return max(best[1], MIN_RATE), max(best[2], MIN_RATE)
-        return (max(upper, MIN_RATE),) * 2 if upper < math.inf else None
+            _, count, span = best
+            return max(count / span, MIN_RATE), max((count + 1) / span, MIN_RATE), count
+        if upper < (math.inf if self._rate is None else self._rate):
+            return max(upper, MIN_RATE), max(upper, MIN_RATE), 1
+        if self._rate is not None:
+            return None
+        # The first 429: a guess, what passed in the Retry-After before it (Mender's burst is
+        # its quota per interval, at least the rate times Retry-After), free to double.
+        recent = end - bisect.bisect_left(passed, sent - window)
+        if recent < MIN_PASSED:
+            return None
+        return recent / window, 2 * recent / window, recent
 
     def _pace(self, now: float) -> float | None:
         quiet = now - self._last_limited
@@ -131,7 +147,7 @@ class Pacer:
             self._rate = None
             return None
         rate = self._rate + (self._upper - self._rate) * min(1.0, quiet / RISE_S)
-        return rate * (1.0 + PROBE_STEP) ** int(quiet // PROBE_EVERY_S)
+        return rate * (1.0 + self._step) ** int(quiet // PROBE_EVERY_S)
 
     def report(self) -> Pace:
         with self._lock:

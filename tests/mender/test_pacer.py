@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from mender_support import FakeClock
 
-from bridge.mender.pacer import FORGET_S, PROBE_EVERY_S, PROBE_STEP, RISE_S, Pacer
+from bridge.mender.pacer import FORGET_S, PROBE_EVERY_S, RISE_S, Pacer
 
 
 def _pacer(clock: FakeClock) -> Pacer:
@@ -28,7 +28,7 @@ def test_no_limit_met_no_wait() -> None:
     assert pacer.report().passed == 1000
 
 
-def test_the_first_429s_hold_every_request_for_their_retry_after() -> None:
+def test_the_first_429_paces_requests_at_what_passed_in_the_retry_after_before_it() -> None:
     clock = FakeClock()
     pacer = _pacer(clock)
     start = clock.now
@@ -37,8 +37,19 @@ def test_the_first_429s_hold_every_request_for_their_retry_after() -> None:
     clock.advance(0.1)
     for _ in range(16):
         pacer.limited(clock.now - 0.05, 1.0)
-    assert [pacer.reserve() for _ in range(16)] == pytest.approx([1.0] * 16)
-    assert pacer.report().rate is None  # the requests in flight say nothing of the rate
+    assert pacer.report().rate == pytest.approx(20.0)  # 20 in the second before: a guess
+    slots = [pacer.reserve() for _ in range(16)]
+    assert slots == pytest.approx([i / 20 for i in range(16)])  # no storm: one each 1/20 s
+
+
+def test_a_429_with_too_little_passed_before_it_holds_every_request() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock)
+    pacer.passed(clock.now)
+    clock.advance(0.1)
+    pacer.limited(clock.now - 0.05, 2.0)
+    assert pacer.report().rate is None
+    assert [pacer.reserve() for _ in range(3)] == pytest.approx([2.0] * 3)
 
 
 def test_once_the_rate_is_known_a_burst_of_429s_is_followed_by_spaced_requests() -> None:
@@ -83,7 +94,8 @@ def test_without_a_429_the_pace_creeps_up_then_the_limit_is_forgotten() -> None:
     clock.advance(RISE_S)  # up to what the span allows: one more passed, 11 in 1 s
     assert pacer.report().rate == pytest.approx(11.0)
     clock.advance(3 * PROBE_EVERY_S)
-    assert pacer.report().rate == pytest.approx(11.0 * (1 + PROBE_STEP) ** 3, rel=1e-3)
+    # Learned from 10 passed, the rate is known to 1 in 10: it is tried 10 % higher each time.
+    assert pacer.report().rate == pytest.approx(11.0 * 1.1 ** 3, rel=1e-3)
     clock.advance(FORGET_S)
     assert pacer.report().rate is None and pacer.reserve() == 0.0
 
