@@ -34,6 +34,7 @@ class Step(enum.StrEnum):
     PRUNE = "prune"
     NOTIFY = "notify"
     SYNC = "sync"
+    TAG = "tag"  # Mender inventory tags from registry metadata (TAGS)
 
 
 # A device's status in the per-device counts: the most serious of its outcomes.
