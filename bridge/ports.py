@@ -1,4 +1,5 @@
-"""The two ports of the core: what the service needs from a registry and from Mender.
+"""The ports of the core: what the service needs from a registry and from Mender (deviceauth,
+and inventory for the tags).
 
 Only the methods the service calls. Adapters (bridge.registry, bridge.mender) and the test
 fakes implement them; they return bridge.model objects and raise bridge.errors only.
@@ -6,11 +7,12 @@ fakes implement them; they return bridge.model objects and raise bridge.errors o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from bridge.model import AuthStatus, MenderDevice, PreauthResult, RegistryDevice, RegistryRef
+from bridge.tags import Tag
 
 
 @dataclass(frozen=True)
@@ -74,4 +76,38 @@ class Mender(Protocol):
     def pace(self) -> Pace:
         """The client's pacing so far; requests of every run on the client share it, as they
         share the server's limit (one per caller)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InventoryRecord:
+    """A device's record in Mender's inventory: its id, identity attributes and tags by name;
+    `etag` is the tags' ETag (None until the device has been tagged, or when not read)."""
+
+    id: str
+    identity: Mapping[str, object]
+    tags: Mapping[str, Tag]
+    etag: str | None = None
+
+
+class Inventory(Protocol):
+    """Mender's inventory, for the tags the bridge writes (TAGS). Records appear a moment
+    after a device is preauthorized (eventually consistent)."""
+
+    def find(self, identity: Mapping[str, str]) -> list[InventoryRecord]:
+        """The records whose identity attributes are exactly `identity` (usually one)."""
+        ...
+
+    def get(self, device_id: str) -> InventoryRecord:
+        """One record with its tags' ETag. Raises NotFound."""
+        ...
+
+    def write_tags(self, device_id: str, tags: Sequence[Tag], etag: str | None, *,
+                   replace: bool) -> bool:
+        """PATCH (add or overwrite `tags`) or, with `replace`, PUT (the device's tags become
+        `tags`), guarded by `etag` when given. False when the ETag was stale (412)."""
+        ...
+
+    def iter_records(self, attribute: str) -> Iterator[InventoryRecord]:
+        """Every record whose identity has `attribute`, with its tags, a page at a time."""
         ...
