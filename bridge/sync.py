@@ -10,12 +10,14 @@ two remote calls (registry read, preauthorize → 201) and reads Mender only aft
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from bridge import backfill, keycheck, names, notify
 from bridge.apply import Applier
+from bridge.backfill.tags import Tagger
 from bridge.errors import (
     ApiError,
     AuthError,
@@ -54,7 +56,8 @@ class Bridge:
     def __init__(self, registry: Registry, mender: Mender, policy: Policy, *,
                  scope: Scope | None = None, concurrency: int = 16,
                  clock: Callable[[], datetime] | None = None, notify_url: str | None = None,
-                 name: str = "", reconfirm_after: float = RECONFIRM_AFTER_S) -> None:
+                 name: str = "", reconfirm_after: float = RECONFIRM_AFTER_S,
+                 tags: Tagger | None = None) -> None:
         self.registry = registry
         self.mender = mender
         self.policy = policy
@@ -64,6 +67,7 @@ class Bridge:
         self.notify_url = notify_url
         self.name = name
         self.reconfirm_after = reconfirm_after
+        self.tags = tags  # Mender inventory tags from registry metadata (TAGS), if any
 
     # -- event path -------------------------------------------------------------------------
     def handle_change(self, change: DeviceChange) -> Report:
@@ -85,7 +89,9 @@ class Bridge:
         return self.sync_device(change.ref, device)
 
     def _relevant(self, mask: Sequence[str]) -> bool:
-        wanted = _RELEVANT | ({"metadata"} if self.policy.template.uses("metadata") else set())
+        reads = self.policy.template.uses("metadata") or (
+            self.tags is not None and self.tags.template.uses("metadata"))
+        wanted = _RELEVANT | ({"metadata"} if reads else set())
         return any(path.split(".")[0].split("[")[0] in wanted for path in mask)
 
     def _check(self, ref: RegistryRef) -> None:
@@ -116,6 +122,8 @@ class Bridge:
                 return report  # gone from the registry: nothing to tell it
         if not report.failed:
             self.notify(registry, report)
+        if self.tags is not None and not report.failed:
+            self.tags.after_sync(registry, report)  # TransientApiError: not in inventory yet
         return report
 
     def _sync_event(self, registry: RegistryDevice, report: Report) -> list[str]:
@@ -258,8 +266,9 @@ class Bridge:
         refs = [self._checked(ref) for ref in refs]
         self.check_prune(refs, prune)
         report = Report()
-        # The registries are read ahead while Mender is listed; both listings overlap.
-        with backfill.Feed(self.registry, refs) as feed:
+        tagging = self.tags.backfill(self.concurrency) if self.tags is not None else None
+        # The registries are read ahead while Mender (and inventory, for tags) is listed.
+        with backfill.Feed(self.registry, refs) as feed, tagging or contextlib.nullcontext():
             try:
                 index = backfill.index_mender(self)
             except AuthError:
@@ -275,7 +284,8 @@ class Bridge:
                               twins=backfill.twins_possible(self.policy, refs)) as run:
                 run.expected = len(index)
                 try:
-                    listed_all = run.registries(feed, refs, index)
+                    listed_all = run.registries(tagging.watch(feed) if tagging else feed,
+                                                refs, index)
                     if pruning and not listed_all:
                         report.add(Outcome("mender", Step.PRUNE, Status.SKIPPED,
                                            "not pruning: a registry could not be listed"))
@@ -283,6 +293,8 @@ class Bridge:
                         run.absent(index, lambda device: self._prunable(device, refs))
                 except KeyboardInterrupt:
                     run.stop("interrupted")
+            if tagging is not None and not run.why_stopped:
+                tagging.finish(report, dry_run=dry_run)
         if run.auth_error is not None:
             raise run.auth_error
         report.interrupted = run.why_stopped

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -29,10 +29,12 @@ from bridge.model import (
     RegistryDevice,
     RegistryRef,
 )
-from bridge.ports import Pace
+from bridge.ports import InventoryRecord, Pace
+from bridge.tags import Tag
 from tests.fault_injection import Failure, Faulty, permanent, transient
 
-__all__ = ["FakeMender", "FakeRegistry", "normalize_pem", "permanent", "transient"]
+__all__ = ["FakeInventory", "FakeMender", "FakeRegistry", "normalize_pem", "permanent",
+           "transient"]
 
 WEIGHT = [AuthStatus.ACCEPTED, AuthStatus.PREAUTHORIZED, AuthStatus.PENDING, AuthStatus.REJECTED]
 WRITES = ("preauthorize", "set_auth_status", "delete_auth_set", "decommission")
@@ -342,3 +344,85 @@ class FakeMender(Faulty):
         if self.stranded:
             out["STRANDED"] = {s.pubkey: s.status.value for s in self.stranded}
         return out
+
+
+class FakeInventory(Faulty):
+    """Mender's inventory in memory (bridge.ports.Inventory), over the devices of a FakeMender:
+    a record per device, its tags and their ETag (a new one on every write), If-Match (a stale
+    one refused), a tags write to a device without a record accepted and dropped, as the
+    server does. `freeze()` stops indexing new devices (the workflow lagging) until
+    `catch_up()`."""
+
+    service = "mender"
+
+    def __init__(self, mender: FakeMender) -> None:
+        super().__init__()
+        self.mender = mender
+        self.tags: dict[str, dict[str, Tag]] = {}
+        self.etags: dict[str, str] = {}
+        self.indexed: set[str] | None = None  # None: every Mender device has its record
+        # Called before the next tags write takes effect: a person's write meanwhile.
+        self.before_write: Callable[[], None] | None = None
+
+    def freeze(self) -> None:
+        self.indexed = set(self.mender.devices)
+
+    def catch_up(self) -> None:
+        self.indexed = None
+
+    @property
+    def writes(self) -> int:
+        return self.calls["write_tags"]
+
+    def values(self, device_id: str) -> dict[str, object]:
+        return {n: t.value for n, t in self.tags.get(device_id, {}).items()}
+
+    def _record(self, device_id: str) -> InventoryRecord | None:
+        device = self.mender.devices.get(device_id)
+        if device is None or (self.indexed is not None and device_id not in self.indexed):
+            return None
+        identity = {**device.identity, "status": device.status.value}
+        return InventoryRecord(device_id, identity, dict(self.tags.get(device_id, {})),
+                               self.etags.get(device_id))
+
+    def find(self, identity: Mapping[str, str]) -> list[InventoryRecord]:
+        def body() -> list[InventoryRecord]:
+            found = [self._record(i) for i in list(self.mender.devices)]
+            return [r for r in found if r is not None and all(
+                r.identity.get(k) == v for k, v in identity.items()) and len(r.identity) ==
+                len(identity) + 1]
+        return self._call("find", body)  # type: ignore[return-value]
+
+    def get(self, device_id: str) -> InventoryRecord:
+        def body() -> InventoryRecord:
+            record = self._record(device_id)
+            if record is None:
+                raise NotFound("Device not found", service=self.service, status=404)
+            return record
+        return self._call("get", body)  # type: ignore[return-value]
+
+    def write_tags(self, device_id: str, tags: Sequence[Tag], etag: str | None, *,
+                   replace: bool) -> bool:
+        if self.before_write is not None:
+            hook, self.before_write = self.before_write, None
+            hook()
+
+        def body() -> bool:
+            if self._record(device_id) is None:
+                return etag is None  # 200 and nothing written; with If-Match, 412
+            if etag is not None and self.etags.get(device_id) != etag:
+                return False
+            current = {} if replace else dict(self.tags.get(device_id, {}))
+            current.update({t.name: t for t in tags})
+            if len(current) > 20:
+                raise permanent(self.service, "PATCH")
+            self.tags[device_id] = current
+            self.etags[device_id] = str(uuid.uuid4())
+            return True
+        return self._call("write_tags", body)  # type: ignore[return-value]
+
+    def iter_records(self, attribute: str) -> Iterator[InventoryRecord]:
+        def body() -> list[InventoryRecord]:
+            found = [self._record(i) for i in sorted(self.mender.devices)]
+            return [r for r in found if r is not None and attribute in r.identity]
+        yield from self._call("iter_records", body)  # type: ignore[misc]
