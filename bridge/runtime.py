@@ -79,6 +79,7 @@ class Runtime:
         self.redactor = logs.Redactor()
         self.log = logger or logs.get_logger("runtime")
         self.last_reconcile: dict[str, Any] = {}
+        self.last_successful_reconcile: dict[str, Any] = {}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kwargs: Any) -> Runtime:
@@ -234,14 +235,20 @@ class Runtime:
         """Backfill the whole scope; RECONCILE_PRUNE says whether it prunes."""
         service = self.service()
         mode = prune or PruneMode(self.settings().reconcile_prune)
-        started = time.time()
+        started, requests = time.time(), _mender_requests(service)
         report = service.backfill(prune=mode)
         self.log_report(report, skip_unchanged=True)
         outcome = "failed" if report.failed else "done"
+        # What the run cost: an in-sync fleet costs list calls only, and writes nothing.
+        cost = {"seconds": round(time.time() - started, 3),
+                "mender_requests": _mender_requests(service) - requests,
+                "writes": sum(o.status is Status.DONE for o in report.outcomes)}
         logs.emit(self.log, logging.ERROR if report.failed else logging.INFO,
-                  "reconcile finished", summary=report.summary(), outcome=outcome)
-        self.last_reconcile = {"finished_at": time.time(), "seconds": time.time() - started,
-                               "outcome": outcome, "devices": report.devices()}
+                  "reconcile finished", summary=report.summary(), outcome=outcome, cost=cost)
+        self.last_reconcile = {"finished_at": time.time(), **cost, "outcome": outcome,
+                               "devices": report.devices()}
+        if not report.failed:
+            self.last_successful_reconcile = self.last_reconcile
         return report
 
     def health(self) -> dict[str, Any]:
@@ -250,12 +257,18 @@ class Runtime:
             self.settings()
         except ConfigError:
             return {"status": "unhealthy", "reason": "configuration error; see the logs"}
-        return {"status": "ok", "last_reconcile": self.last_reconcile or None}
+        return {"status": "ok", "last_reconcile": self.last_reconcile or None,
+                "last_successful_reconcile": self.last_successful_reconcile or None}
 
 
 def change_fields(change: DeviceChange) -> dict[str, Any]:
     return {"device": change.label, "registry": change.ref.path, "kind": str(change.kind),
             "message_id": change.message_id}
+
+
+def _mender_requests(service: Service) -> int:
+    """Requests the Mender clients sent so far (their pacers count every one)."""
+    return sum(p.passed + p.limited for p in (b.mender.pace() for b, _ in service.targets))
 
 
 def _default_build(settings: Settings) -> Service:

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from bridge import logs
+from bridge.cli.periodic import RECONCILE_EVERY, Periodic
 from bridge.errors import ConfigError
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -30,8 +31,9 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
               help="Serve GET /healthz on this port (0: any free port); off by default.")
 @click.option("--healthz-host", default="127.0.0.1", show_default=True,
               help="Address of the /healthz server (0.0.0.0 in a container).")
+@RECONCILE_EVERY
 def listen(subscription: str | None, config_file: str | None, healthz_port: int | None,
-           healthz_host: str) -> None:
+           healthz_host: str, reconcile_every: float | None) -> None:
     """Handle the device events of a Pub/Sub pull subscription until SIGTERM or Ctrl-C.
 
     Each message is acknowledged once handled (or failed for good, which is logged); a
@@ -47,6 +49,7 @@ def listen(subscription: str | None, config_file: str | None, healthz_port: int 
                else Runtime.from_env(os.environ))
     logs.configure(stream=sys.stderr, redactor=runtime.redactor)
     log = logs.get_logger("listen")
+    periodic: Periodic | None = None
     try:
         settings = runtime.settings()
         name = _subscription(subscription or settings.pubsub_subscription)
@@ -57,15 +60,22 @@ def listen(subscription: str | None, config_file: str | None, healthz_port: int 
         _on_stop_signals(stop)
         worker.start()
         worker.add_done_callback(stop.set)
+        if reconcile_every is not None:
+            periodic = Periodic(runtime, reconcile_every).start()
         where = f", /healthz on port {health.port}" if health else ""
+        where += f", reconciling every {reconcile_every:g}s" if reconcile_every else ""
         click.echo(f"mender-bridge: listening on {name} ({settings.concurrency} at a "
                    f"time{where})", err=True)
         while not stop.wait(1.0):
             pass
         worker.stop()
+        if periodic is not None:
+            periodic.stop()
         if health is not None:
             health.stop()
     finally:
+        if periodic is not None:
+            periodic.stop(0)
         runtime.close()
     logs.emit(log, logging.INFO, "stopped", pull=worker.counters.snapshot())
     _raise_failure(worker.failure(), name)

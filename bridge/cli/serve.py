@@ -1,6 +1,7 @@
 """`mender-bridge serve`: the provisioning webhook and a Pub/Sub push endpoint over HTTP, for
 running the bridge outside Google (container, VM), on waitress (`bridge.server`). Both routes
 need `Authorization: Bearer WEBHOOK_SECRET`; SIGTERM drains in-flight requests, then exits 0.
+With `--reconcile-every` it also reconciles the whole scope on a schedule (ClearBlade).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import click
 
 from bridge import logs
+from bridge.cli.periodic import RECONCILE_EVERY, Periodic
 from bridge.cli.signals import on_stop_signals
 from bridge.errors import ConfigError
 from bridge.server.wsgi import HttpServer, Limits, WsgiApp
@@ -47,12 +49,15 @@ _LIMIT_OPTIONS = (
               help="Address to listen on (0.0.0.0 in a container).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               envvar="PORT", help="Port (0: any free port); also $PORT.")
-def serve(config_file: str | None, host: str, port: int, **limits: Any) -> None:
+@RECONCILE_EVERY
+def serve(config_file: str | None, host: str, port: int, reconcile_every: float | None,
+          **limits: Any) -> None:
     """Serve POST /provision (webhook), POST /pubsub (Pub/Sub push) and GET /healthz.
 
     Callers authenticate with `Authorization: Bearer WEBHOOK_SECRET` (never a query
     parameter). Bodies over 1 MiB are refused (413). Each limit can also be set as
-    SERVE_<NAME> in the environment, e.g. SERVE_THREADS=16.
+    SERVE_<NAME> in the environment, e.g. SERVE_THREADS=16. With --reconcile-every, GET
+    /healthz also shows the last reconcile and the last successful one.
     """
     from bridge.runtime import Runtime
     from bridge.webhook import create_app
@@ -62,16 +67,22 @@ def serve(config_file: str | None, host: str, port: int, **limits: Any) -> None:
     # The runtime applies LOG_LEVEL once it is validated, and blanks its secrets in every line.
     logs.configure(stream=sys.stderr, redactor=runtime.redactor)
     _route_waitress_logs()
+    periodic: Periodic | None = None
     try:
         if runtime.settings().webhook_secret is None:
             raise ConfigError("WEBHOOK_SECRET is required by serve: callers authenticate with it")
         runtime.service()  # a configuration the service refuses stops serve before it listens
         server = _listen(create_app(runtime), host, port, Limits(**limits))
         on_stop_signals(server.stop, "serve", "draining, then stopping")
-        click.echo(f"mender-bridge: serving on http://{_shown_host(server.host)}:{server.port}",
-                   err=True)
+        if reconcile_every is not None:
+            periodic = Periodic(runtime, reconcile_every).start()
+        every = f", reconciling every {reconcile_every:g}s" if reconcile_every else ""
+        click.echo(f"mender-bridge: serving on http://{_shown_host(server.host)}:{server.port}"
+                   f"{every}", err=True)
         drained = server.serve()
     finally:
+        if periodic is not None:
+            periodic.stop(limits.get("drain_timeout"))
         runtime.close()
     logs.emit(logs.get_logger("serve"), logging.INFO,
               "stopped" if drained else "stopped with requests cut short")
