@@ -79,12 +79,22 @@ class Service:
     def handle_change(self, change: DeviceChange) -> Report:
         """One registry event. InputError when it is outside the scope (acknowledge, log)."""
         self.scope.check_change(change)
-        return self.route(change.ref).handle_change(change)
+        bridge = self.route(change.ref)
+        return self._named(bridge, bridge.handle_change(change))
 
     def sync_device(self, registry: str | RegistryRef, device_id: str) -> Report:
         """One device now (webhook, `device` CLI). InputError, TransientApiError escape."""
         ref = registry if isinstance(registry, RegistryRef) else self.registry_ref(registry)
-        return self.route(ref).sync_device(ref, device_id)
+        bridge = self.route(ref)
+        return self._named(bridge, bridge.sync_device(ref, device_id))
+
+    def _named(self, bridge: Bridge, report: Report) -> Report:
+        """With several targets, outcomes say which Mender they are about."""
+        if len(self.targets) < 2:
+            return report
+        named = Report()
+        named.merge(report, bridge.name)
+        return named
 
     def check_key(self, registries: Sequence[str], device_id: str,
                   public_pem: str) -> KeyCheck | None:
