@@ -77,6 +77,11 @@ class MenderClient:
     def session(self) -> requests.Session:
         return self._http.session
 
+    @property
+    def transport(self) -> Transport:
+        """The client's transport (token, pace, retries), for the inventory adapter."""
+        return self._http
+
     def __repr__(self) -> str:
         return f"MenderClient({self.base_url!r}, auth={self._http.auth_kind})"
 

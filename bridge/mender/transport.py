@@ -182,10 +182,11 @@ class Transport:
 
     def _send(self, op: str, method: str, url: str, path: str, *, auth: Any,
               params: Mapping[str, Any] | None = None, json: object = None,
-              accept: str = "application/json") -> tuple[requests.Response, str]:
+              accept: str = "application/json", extra: Mapping[str, str] | None = None
+              ) -> tuple[requests.Response, str]:
         """One call, paced; a 429 is retried after the pacer's wait, `retries` times at most."""
         request_id = str(uuid.uuid4())
-        headers = {"X-MEN-RequestID": request_id, "Accept": accept}
+        headers = {"X-MEN-RequestID": request_id, "Accept": accept, **(extra or {})}
         wait = 0.0
         for attempt in range(self._retries + 1):
             sent = self.pacer.wait(wait)
@@ -244,17 +245,21 @@ class Transport:
 
     def request(self, op: str, method: str, path: str, *, url: str | None = None,
                 params: Mapping[str, Any] | None = None, json: object = None,
-                allow: Collection[int] = ()) -> tuple[requests.Response, str]:
+                allow: Collection[int] = (), headers: Mapping[str, str] | None = None
+                ) -> tuple[requests.Response, str]:
         """Send one call; returns 2xx answers and statuses in `allow`, raises otherwise.
+        `headers` are added to the call's own (inventory's `If-Match`).
 
         A 401 with user/password logs in again and repeats the call once, never more."""
         generation, token = self._bearer()
         response, rid = self._send(op, method, url or self.base_url + path, path,
-                                   auth=_Bearer(token), params=params, json=json)
+                                   auth=_Bearer(token), params=params, json=json,
+                                   extra=headers)
         if response.status_code == 401 and self._password is not None:
             generation, token = self._bearer(stale=generation)
             response, rid = self._send(op, method, url or self.base_url + path, path,
-                                       auth=_Bearer(token), params=params, json=json)
+                                       auth=_Bearer(token), params=params, json=json,
+                                       extra=headers)
         if 200 <= response.status_code < 300 or response.status_code in allow:
             return response, rid
         raise api_error(op, method, path, response, rid,
