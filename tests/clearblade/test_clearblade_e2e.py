@@ -20,25 +20,10 @@ from tests.clearblade.cb_support import ClearBladeRest
 from tests.core.credentials import credential, mender_pem
 from tests.function.e2e_support import env_from_config, wait_for
 from tests.support.procs import Spawned
+from tests.targets.mender_read import MenderRead
 
 pytestmark = pytest.mark.e2e
 SECRET = "clearblade-serve-secret-1234"
-
-
-class MenderRead:
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.url = sandbox.mender_url
-        self.session = requests.Session()
-        self.session.verify, self.session.trust_env = str(sandbox.ca_cert), False
-        self.session.headers["Authorization"] = f"Bearer {sandbox.token.reveal()}"
-
-    def keys(self) -> dict[str, set[str]]:
-        """google_iot_id → public keys, devices being decommissioned left out."""
-        answer = self.session.get(f"{self.url}/api/management/v2/devauth/devices", timeout=10,
-                                  params={"per_page": 500})
-        answer.raise_for_status()
-        return {d["identity_data"]["google_iot_id"]: {s["pubkey"] for s in d["auth_sets"]}
-                for d in answer.json() if not d["decommissioning"]}
 
 
 @pytest.fixture
@@ -78,11 +63,11 @@ def test_serve_reconciles_clearblade_on_a_schedule(
                               timeout=60).group(1)
         url = f"http://127.0.0.1:{port}"
         wanted = {f"cb-{i + 1}": {mender_pem("ec", i)} for i in range(3)}
-        wait_for(lambda: mender.keys() == wanted, 60, "the three devices admitted")
+        wait_for(lambda: mender.admitted() == wanted, 60, "the three devices admitted")
         assert rest.create("cb-4", (credential("ec", 3),)).status_code == 200
         assert rest.delete("cb-2").status_code == 200
         wanted = {"cb-1": wanted["cb-1"], "cb-3": wanted["cb-3"], "cb-4": {mender_pem("ec", 3)}}
-        wait_for(lambda: mender.keys() == wanted, 60, "cb-4 admitted and cb-2 decommissioned")
+        wait_for(lambda: mender.admitted() == wanted, 60, "cb-4 admitted and cb-2 decommissioned")
         # Once in sync, a run is list calls only: one page of Mender devices, nothing written.
         quiet = wait_for(lambda: (h := health(url)["last_successful_reconcile"]) and
                          h["writes"] == 0 and h, 60, "a run with nothing to change")

@@ -24,29 +24,11 @@ from tests.core.credentials import credential, mender_pem
 from tests.function.e2e_support import iot_client, iot_credential, wait_for
 from tests.support import procs
 from tests.support.function_proc import FunctionProcess
+from tests.targets.mender_read import MenderRead
 
 pytestmark = pytest.mark.e2e
 STAGING = RegistryRef(PROJECT, LOCATION, REGISTRY)
 PRODUCTION = RegistryRef(PROJECT, LOCATION, "production-fleet")
-
-
-class MenderRead:
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.url = sandbox.mender_url
-        self.session = requests.Session()
-        self.session.verify, self.session.trust_env = str(sandbox.ca_cert), False
-        self.session.headers["Authorization"] = f"Bearer {sandbox.token.reveal()}"
-
-    def admitted(self) -> dict[str, set[str]]:
-        answer = self.session.get(f"{self.url}/api/management/v2/devauth/devices", timeout=10,
-                                  params={"per_page": 500})
-        answer.raise_for_status()
-        return {d["identity_data"]["google_iot_id"]: {s["pubkey"] for s in d["auth_sets"]}
-                for d in answer.json()}
-
-    def faults(self, **values: Any) -> None:
-        self.session.post(f"{self.url}/_sandbox/faults", json=values,
-                          timeout=10).raise_for_status()
 
 
 @dataclass
