@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from bridge.backfill.tags import Tagger
-from bridge.errors import TransientApiError
+from bridge.config import Settings
+from bridge.errors import ConfigError, TransientApiError
+from bridge.factory import build_service
 from bridge.identity import IdentityTemplate
 from bridge.model import ChangeKind, DeviceChange, RegistryRef
 from bridge.reconcile import Policy
@@ -170,3 +172,22 @@ def test_a_device_not_admitted_gets_no_tags_and_no_retry(
     assert inventory.total_calls == 0
     assert all(o.action != Step.TAG for o in report.outcomes)
     assert IdentityTemplate.parse("google_iot_id={device.id}") == Policy().template
+
+
+def test_a_dry_run_plans_the_tag_writes_and_writes_nothing(
+        registry: FakeRegistry, mender: FakeMender, inventory: FakeInventory) -> None:
+    service = service_of(registry, mender, inventory)
+    registry.create(FLEET, "dev-1", (credential("ec", 0),), metadata={"site": "lab"})
+    service.backfill()
+    planned = service.backfill(dry_run=True)
+    assert [(o.status, o.detail) for o in planned.outcomes if o.action == Step.TAG] == [
+        (Status.PLANNED, "registry=fleet, site=lab")]
+    assert inventory.writes == 0 and inventory.values(mender_id(mender, "dev-1")) == {}
+
+
+def test_tags_mender_could_not_keep_stop_the_service_being_built() -> None:
+    settings = Settings.from_mapping({
+        "mender_token": "t" * 20, "iot_project": "my-project",
+        "tags": ",".join(f"t{i}={{registry}}" for i in range(21))})
+    with pytest.raises(ConfigError, match="TAGS: 21 tags"):
+        build_service(settings)
