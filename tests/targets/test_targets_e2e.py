@@ -108,6 +108,13 @@ def test_backfill_and_events_go_to_their_own_target(world: World) -> None:
     wait_for(lambda: "ev-s" in world.staging.admitted() and "ev-p" in world.production.admitted(),
              60, "both events admitted, each in its own Mender")
     assert "ev-p" not in world.staging.admitted() and "ev-s" not in world.production.admitted()
+    # A new key for production's dup-1: staging's dup-1 has the same identity, in another
+    # Mender, so it is no twin and the rotation goes through.
+    client.update_device(device={"name": f"{PRODUCTION.path}/devices/dup-1", "credentials": [
+        iot_credential(credential("ec", 8).key)]}, update_mask={"paths": ["credentials"]})
+    wait_for(lambda: mender_pem("ec", 8) in world.production.admitted()["dup-1"], 60,
+             "production's dup-1 rotated")
+    assert world.staging.admitted()["dup-1"] == {mender_pem("ec", 0)}
 
 
 def test_a_target_down_delays_only_its_devices_then_both_converge(world: World) -> None:
