@@ -31,6 +31,7 @@ NOT_YET = "not yet in inventory; the next sync tags it"
 ATTEMPTS = 3  # writes refused for a stale ETag (someone else wrote the tags) before giving up
 _ADMITTING = frozenset({Kind.PREAUTHORIZE, Kind.PREAUTHORIZE_FORCE})
 _WITHOUT = frozenset({Status.SKIPPED, Status.CONFLICT, Status.FAILED, Status.PLANNED})
+_ASIDE = frozenset({Step.NOTIFY, Step.TAG})
 
 
 class Presence(enum.Enum):
@@ -43,7 +44,8 @@ class Presence(enum.Enum):
 
 
 def presence(outcomes: Iterable[Outcome]) -> Presence:
-    statuses = [(o.action, o.status) for o in outcomes]
+    """From a device's outcomes; a notification or a tag says nothing of its auth sets."""
+    statuses = [(o.action, o.status) for o in outcomes if o.action not in _ASIDE]
     if not statuses or any(s in _WITHOUT for _, s in statuses):
         return Presence.ABSENT
     if any(a in _ADMITTING and s is Status.DONE for a, s in statuses):

@@ -19,7 +19,7 @@ from bridge.service import Service
 from bridge.sync import Bridge
 from bridge.tags import Tag, TagTemplate
 from tests.core.credentials import credential
-from tests.fakes import FakeInventory, FakeMender, FakeRegistry
+from tests.fakes import FakeInventory, FakeMender, FakeRegistry, permanent
 
 FLEET = RegistryRef("my-project", "europe-west1", "fleet")
 TAGS = "site={metadata[site]},registry={registry}"
@@ -41,11 +41,12 @@ def inventory(mender: FakeMender) -> FakeInventory:
 
 
 def service_of(registry: FakeRegistry, mender: FakeMender, inventory: FakeInventory,
-               tags: str = TAGS) -> Service:
+               tags: str = TAGS, notify_url: str | None = None) -> Service:
     policy = Policy()
     tagger = Tagger(inventory, TagTemplate.parse(tags), policy.template)
     return Service.single(Bridge(registry, mender, policy, concurrency=4, tags=tagger,
-                                 scope=Scope.of(FLEET.project, FLEET.location, ["fleet"])))
+                                 scope=Scope.of(FLEET.project, FLEET.location, ["fleet"]),
+                                 notify_url=notify_url))
 
 
 def event(kind: ChangeKind, device_id: str, mask: tuple[str, ...] | None = None
@@ -191,3 +192,14 @@ def test_tags_mender_could_not_keep_stop_the_service_being_built() -> None:
         "tags": ",".join(f"t{i}={{registry}}" for i in range(21))})
     with pytest.raises(ConfigError, match="TAGS: 21 tags"):
         build_service(settings)
+
+
+def test_a_failed_notification_does_not_keep_the_tags_from_being_written(
+        registry: FakeRegistry, mender: FakeMender, inventory: FakeInventory) -> None:
+    service = service_of(registry, mender, inventory, notify_url="https://mender.example")
+    registry.create(FLEET, "dev-1", (credential("ec", 0),), metadata={"site": "lab"})
+    registry.fail_next("set_device_config", error=permanent("registry", "POST"))
+    report = service.handle_change(event(ChangeKind.CREATE, "dev-1"))
+    assert [o.status for o in report.outcomes if o.action == Step.NOTIFY] == [Status.SKIPPED]
+    assert registry.configs == {}
+    assert inventory.values(mender_id(mender, "dev-1")) == {"site": "lab", "registry": "fleet"}
