@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bridge.errors import IdentityError, InputError
 from bridge.identity import IdentityTemplate
+from bridge.tags import TagTemplate
 from bridge.urls import url_problems
 
 if TYPE_CHECKING:
@@ -28,10 +29,11 @@ def problems(s: Settings) -> list[str]:
         out.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     if s.reconcile_prune not in ("auto", "on", "off"):
         out.append("RECONCILE_PRUNE must be 'auto', 'on' or 'off'")
-    for name, text in (("IDENTITY_TEMPLATE", s.identity_template), ("TAGS", s.tags)):
+    for name, text, parse in (("IDENTITY_TEMPLATE", s.identity_template, IdentityTemplate.parse),
+                              ("TAGS", s.tags, TagTemplate.parse)):
         if text:
             try:
-                IdentityTemplate.parse(text)
+                parse(text)
             except IdentityError as exc:
                 out.append(f"{name}: {exc}")
     return out

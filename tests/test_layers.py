@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module may import its own layer and those below, nothing above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("bridge", "bridge.model", "bridge.errors", "bridge.logs")),
-    ("core", ("bridge.names", "bridge.identity", "bridge.actions", "bridge.pem", "bridge.keyparse",
+    ("core", ("bridge.names", "bridge.identity", "bridge.actions", "bridge.tags", "bridge.pem", "bridge.keyparse",
               "bridge.keys", "bridge.reconcile", "bridge.report", "bridge.scope",
               "bridge.ports", "bridge.urls", "bridge.devicekeys", "bridge.keykit",
               "bridge.device")),
