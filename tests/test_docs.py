@@ -1,13 +1,29 @@
-"""The README must match the code: every setting, every command, and the commands CI runs."""
+"""The README must match the code: every setting, every command line and option it quotes,
+every error message it quotes (printed by the real CLI from the input that causes it), its
+settings files, and the commands CI runs."""
 
 from __future__ import annotations
 
 import re
+import tomllib
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
+
 from bridge.cli import COMMANDS
 from bridge.config import Settings
+from bridge.sandbox.launcher import PROJECT, Sandbox
+from tests.docs_cli import (
+    Run,
+    command_lines,
+    fenced,
+    offline_runs,
+    problems_of,
+    quoted_errors,
+    sandbox_runs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -45,6 +61,68 @@ def test_the_ci_runs_the_readme_test_command() -> None:
         if step.startswith(". ") or step.startswith("python3 -m venv"):
             continue
         assert step in ci, f"CI does not run {step!r} as the README says"
+
+
+# --- The README's command lines, error messages and settings files are real ---------------
+
+def test_every_command_line_the_readme_quotes_parses() -> None:
+    """Each `mender-bridge …` line names a command (and subcommand) of the CLI, and every
+    `--flag` on it is an option `--help` lists for that command."""
+    checked = [(line, *problems_of(line)) for line in command_lines(README)]
+    assert {path[0] for _, path, _ in checked} >= set(COMMANDS), "a command is never quoted"
+    wrong = [f"mender-bridge {line}: {'; '.join(problems)}"
+             for line, _, problems in checked if problems]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Run]]:
+    runs = list(offline_runs(tmp_path_factory.mktemp("offline")))
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), tls=True) as box:
+        assert box.ca_cert is not None
+        runs += sandbox_runs(box.mender_url, box.registry_url, box.ca_cert,
+                             box.token.reveal(), PROJECT)
+    yield runs
+
+
+def test_every_error_message_the_readme_quotes_is_what_the_cli_prints(
+        cli_runs: list[Run]) -> None:
+    """A quoted message is a code span followed by `(exit N)`: some run of the CLI prints it
+    on a line of its own output and exits N, and every run prints one of them."""
+    quoted = quoted_errors(README)
+    unmarked = set(re.findall(r"`(mender-bridge: error: [^`]+)`", README)) - {q for q, _ in
+                                                                          quoted}
+    assert not unmarked, f"quoted without its exit code: {sorted(unmarked)}"
+    wrong = []
+    for message, code in quoted:
+        printing = [run for run in cli_runs if any(message in line for line in run.lines)]
+        if not printing:
+            wrong.append(f"no run prints {message!r}")
+        elif all(run.result.returncode != code for run in printing):
+            wrong.append(f"{message!r} comes with exit "
+                         f"{[run.result.returncode for run in printing]}, not {code}")
+    unquoted = [run for run in cli_runs
+                if not any(message in line for message, _ in quoted for line in run.lines)]
+    wrong += [f"the README quotes nothing {run.what!r} printed: {run.lines}" for run in unquoted]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_readmes_settings_files_load(tmp_path: Path) -> None:
+    """Each TOML example is a settings file the bridge accepts, tokens given as the README
+    says (MENDER_TOKEN, or MENDER_TOKEN_<NAME> per target)."""
+    blocks = [block for lang, block in fenced(README) if lang == "toml"]
+    assert blocks, "no settings file in the README"
+    for number, block in enumerate(blocks):
+        data = tomllib.loads(block)
+        names = [target["name"] for target in data.get("targets", [])]
+        env = {f"MENDER_TOKEN_{n.upper().replace('-', '_')}": "t" for n in names} or {
+            "MENDER_TOKEN": "t"}
+        if "iot_project" not in data:
+            env["IOT_PROJECT"] = "example-project"
+        path = tmp_path / f"example-{number}.toml"
+        path.write_text(block, encoding="utf-8")
+        settings = Settings.from_toml(path, env)
+        assert [t.name for t in settings.mender_targets] == names
 
 
 # --- Links to docs/: every `docs/<file>.md#anchor` in code and docs names a real section ------
