@@ -282,7 +282,7 @@ class Bridge:
             with backfill.Run(self, report, dry_run=dry_run, prune=pruning,
                               fail_fast=fail_fast, progress=progress,
                               twins=backfill.twins_possible(self.policy, refs)) as run:
-                run.expected = len(index)
+                run.expected, run.feed = len(index), feed
                 try:
                     listed_all = run.registries(tagging.watch(feed) if tagging else feed,
                                                 refs, index)

@@ -72,6 +72,7 @@ class Run:
         self.seen: set[bytes] | None = set() if twins else None
         self.listed = 0
         self.expected: int | None = None
+        self.feed: Feed | None = None  # the registries' listing, for the progress total
         self._pace = bridge.mender.pace()
         self._progress = progress
         self._progress_lock = threading.Lock()
@@ -84,7 +85,13 @@ class Run:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True)
+        try:
+            self._pool.shutdown(wait=True)
+        except KeyboardInterrupt:
+            # Ctrl-C while the last devices are applied: what is queued is reported as not
+            # run, what is under way ends, and the report still says what was done.
+            self.stop("interrupted")
+            self._pool.shutdown(wait=True)
         pace = self.bridge.mender.pace()
         self.report.stats.update(registry_devices=self.listed,
                                  mender_429=pace.limited - self._pace.limited)
@@ -209,4 +216,7 @@ class Run:
     def tick(self) -> None:
         if self._progress is not None:
             with self._progress_lock:
-                self._progress(1, self.expected)
+                total = self.expected
+                if self.feed is not None and self.feed.finished:
+                    total = max(total or 0, self.feed.listed)
+                self._progress(1, total)

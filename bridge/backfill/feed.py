@@ -40,6 +40,8 @@ class Feed:
         self._queue: queue.Queue[Listed] = queue.Queue(maxsize=ahead)
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._list, name="registry-list", daemon=True)
+        self.listed = 0  # devices listed so far (read by the progress line)
+        self.finished = False  # every registry listed: `listed` is the total
 
     def __enter__(self) -> Feed:
         self._thread.start()
@@ -68,6 +70,7 @@ class Feed:
             try:
                 for device in self._registry.iter_devices(ref):
                     batch.append(device)
+                    self.listed += 1
                     if len(batch) >= self._batch:
                         if not self._put(Listed(ref, batch)):
                             return
@@ -78,6 +81,7 @@ class Feed:
                 continue
             if not self._put(Listed(ref, batch, end=True)):
                 return
+        self.finished = True
 
     def _put(self, item: Listed) -> bool:
         """Queue `item` when there is room; False once the feed is closed."""

@@ -47,6 +47,12 @@ def emit(report: Report, as_json: bool, ndjson: bool, quiet: bool) -> None:
     devices = report.devices()
     click.echo("devices: " + (", ".join(f"{n} {s}" for s, n in devices.items() if n)
                               or "none"))
+    for key, rate in sorted(report.stats.items()):
+        if key.endswith("mender_rate_limit"):
+            target = key.removesuffix("mender_rate_limit").rstrip(".")
+            refused = int(report.stats.get(key.replace("rate_limit", "429"), 0))
+            click.echo(f"Mender rate limit{f' ({target})' if target else ''} met: paced at "
+                       f"{rate:.1f} requests/s ({refused} answered 429)")
     if report.interrupted:
         click.echo(f"interrupted ({report.interrupted}): the actions marked 'not run' were "
                    "not done; run sync again to finish")

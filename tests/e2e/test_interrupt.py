@@ -127,9 +127,6 @@ def test_ctrl_c_during_sync_exits_130_with_a_partial_report_and_loses_nothing(
     assert report["devices"]["done"] < FLEET / 2
 
 
-@pytest.mark.xfail(strict=True, reason="sync.Bridge.backfill catches Ctrl-C only while the "
-                   "registry is listed: once listed, backfill.Run.__exit__ waits for the pool "
-                   "and a KeyboardInterrupt there escapes with no report while the workers go on")
 def test_ctrl_c_while_the_last_devices_are_applied(slow_sandbox: Sandbox,
                                                    tmp_path: Path) -> None:
     # The total is on the progress line once the registry is listed.
@@ -138,8 +135,6 @@ def test_ctrl_c_while_the_last_devices_are_applied(slow_sandbox: Sandbox,
     assert_partial_and_nothing_lost(slow_sandbox, read_json(sync.stdout()))
 
 
-@pytest.mark.xfail(strict=True, reason="the total (hence the ETA) is known only once the "
-                   "registry is listed, which the bounded planning backlog delays to the end")
 def test_the_progress_line_shows_total_and_eta_early_in_the_run(slow_sandbox: Sandbox,
                                                                 tmp_path: Path) -> None:
     code, sync = interrupt_sync(slow_sandbox, tmp_path, "--json", r"synced [4-9]\d ")
