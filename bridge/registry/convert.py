@@ -1,13 +1,16 @@
 """Conversions shared by the registry adapters: resource names (validated by Cloud IoT's rules,
 and escaped segment by segment for a URL path), credential formats, expiry times, REST JSON
-devices.
+devices, and Google's device list pages read as strictly as protobuf's JSON parser reads them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 from bridge import names
@@ -134,3 +137,107 @@ def device_from_json(ref: RegistryRef, data: object) -> RegistryDevice:
         metadata={str(k): str(v) for k, v in metadata.items()},
         blocked=bool(data.get("blocked", False)))
 
+
+
+class Malformed(ValueError):
+    """A part of a list page that protobuf's JSON parser would refuse (its text says which)."""
+
+
+# RFC 3339 as protobuf reads a Timestamp: date, `T`, time, up to 9 fraction digits, a zone.
+_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
+_UINT64 = re.compile(r"[0-9]{1,20}")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise Malformed("an object repeats a key")
+    return found
+
+
+def _field(obj: Mapping[str, Any], name: str, proto_name: str) -> Any:
+    """A field under its JSON or its proto name (protobuf takes either, never both)."""
+    if proto_name in obj:
+        if name in obj:
+            raise Malformed(f"both {name} and {proto_name}")
+        return obj[proto_name]
+    return obj.get(name)
+
+
+_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "true or false"}
+
+
+def _typed(value: Any, kind: type[Any], what: str) -> Any:
+    """`value` if of `kind`; None (JSON null or absent) as the field's default, `kind()`."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise Malformed(f"{what} is not {_KINDS[kind]}")
+    return value
+
+
+def _num_id(value: Any) -> str:
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and _UINT64.fullmatch(value):
+        number = int(value)
+    if value is None:
+        number = 0
+    if number is None or not 0 <= number < 2**64:
+        raise Malformed("numId is not a uint64")
+    return str(number)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    found = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        raise Malformed("expirationTime is not an RFC 3339 timestamp")
+    stamp, fraction, zone = found.groups()
+    try:  # datetime keeps microseconds: nanoseconds are cut, as protobuf-python does
+        parsed = datetime.fromisoformat(f"{stamp}.{(fraction or '').ljust(6, '0')[:6]}"
+                                        f"{'+00:00' if zone == 'Z' else zone}")
+    except ValueError:
+        raise Malformed("expirationTime is not a valid time") from None
+    return expiry(parsed)
+
+
+def _credential(item: Any) -> Credential:
+    item = _typed(item, dict, "a credential")
+    public = _typed(_field(item, "publicKey", "public_key"), dict, "publicKey")
+    fmt = public.get("format")
+    if fmt is not None and (isinstance(fmt, bool) or not isinstance(fmt, int | str)):
+        raise Malformed("publicKey.format is not an enum")
+    key = _typed(public.get("key"), str, "publicKey.key")
+    return credential(fmt, key, _timestamp(_field(item, "expirationTime", "expiration_time")))
+
+
+def _listed_device(ref: RegistryRef, item: Any) -> RegistryDevice:
+    item = _typed(item, dict, "a device")
+    metadata = _typed(item.get("metadata"), dict, "metadata")
+    if not all(isinstance(v, str) for v in metadata.values()):
+        raise Malformed("a metadata value is not a string")
+    device_id = _typed(item.get("id"), str, "id")
+    if not device_id:
+        raise Malformed("a device names no id")
+    return RegistryDevice(
+        ref=ref, id=device_id, num_id=_num_id(_field(item, "numId", "num_id")),
+        credentials=tuple(_credential(c) for c in _typed(item.get("credentials"), list,
+                                                          "credentials")),
+        metadata=metadata, blocked=_typed(item.get("blocked"), bool, "blocked"))
+
+
+def device_page(ref: RegistryRef, body: bytes) -> tuple[list[RegistryDevice], str]:
+    """A ListDevicesResponse in REST JSON → its devices and the next page token ("": none).
+
+    Read as strictly as protobuf's JSON parser (which google-cloud-iot uses) reads the fields
+    the bridge uses: a value of the wrong type, a repeated key or a malformed time makes the
+    whole page an error, never a device without credentials; unknown fields are ignored."""
+    try:
+        page = _typed(json.loads(body, object_pairs_hook=_unique), dict, "the answer")
+        devices = _typed(page.get("devices"), list, "devices")
+        token = _typed(_field(page, "nextPageToken", "next_page_token"), str, "nextPageToken")
+        return [_listed_device(ref, d) for d in devices], token
+    except (Malformed, ValueError, RecursionError) as exc:
+        detail = str(exc)[:80] if isinstance(exc, Malformed) else "the answer is not JSON"
+        raise malformed("list devices", ref.path, detail) from None
