@@ -4,17 +4,20 @@ Mender parses a PKIX `PUBLIC KEY` PEM and re-encodes it (64-column base64, `\\n`
 and matches auth sets by exact string equality of that form, so every key the bridge sends goes
 through `normalize` first. Nothing is normalized that Mender's Go code could not use: the input
 is parsed strictly (`bridge.keyparse`), in linear time (`bridge.pem`), and RSA public numbers
-follow Go's `crypto/rsa` rules (docs/mender-api.md).
+follow Go's `crypto/rsa` rules (docs/mender-api.md). What a credential text gives is memoized
+(bounded): a backfill or a periodic re-check reads the same keys again and again.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -173,28 +176,73 @@ def normalize(
     """Parse one PEM public key or certificate and return it in Mender's normalized form.
 
     `fmt` (a registry format label), when given, must agree with the content. `now`, when given,
-    makes an expired or not-yet-valid certificate an error.
-    """
+    makes an expired or not-yet-valid certificate an error."""
     label = parse_format(fmt)
-    raw = data.encode("utf-8", "replace") if isinstance(data, str) else bytes(data)
-    if len(raw) > MAX_INPUT:
-        raise InvalidKeyError(f"credential is larger than the limit of {MAX_INPUT} bytes")
-    kind, der = _single_block(raw)
+    text = data if isinstance(data, str) else bytes(data)
+    found, cert = _MEMO.outcome((text, label, policy), lambda: _parse(text, label, policy))
+    if cert is not None and now is not None:
+        # Where the parse checked it (after reading the certificate, before the rest): so
+        # the memoized outcome holds whatever `now` is.
+        keyparse.check_validity(cert, _aware(now))
+    if isinstance(found, str):
+        raise InvalidKeyError(found)
+    return found
+
+
+# A normalized key or why the text was refused; the certificate whose validity `now` decides.
+_Outcome = tuple[PublicKey | str, x509.Certificate | None]
+_MemoKey = tuple[str | bytes, CredentialFormat | None, KeyPolicy]
+
+
+def _parse(data: str | bytes, label: CredentialFormat | None, policy: KeyPolicy) -> _Outcome:
+    raw = data.encode("utf-8", "replace") if isinstance(data, str) else data
     cert = None
-    if kind == "CERTIFICATE":
-        cert, key = keyparse.certificate(der)
-        if now is not None:
-            keyparse.check_validity(cert, _aware(now))
-    else:
-        key = keyparse.public_key(kind, der)
-    key_type, bits, curve = _classify(key, policy)
-    if label is not None:
-        _check_label(label, key_type, cert is not None, curve)
-    if cert is not None:
-        keyparse.check_self_signature(cert)
+    try:
+        if len(raw) > MAX_INPUT:
+            raise InvalidKeyError(f"credential is larger than the limit of {MAX_INPUT} bytes")
+        kind, der = _single_block(raw)
+        if kind == "CERTIFICATE":
+            cert, key = keyparse.certificate(der)
+        else:
+            key = keyparse.public_key(kind, der)
+        key_type, bits, curve = _classify(key, policy)
+        if label is not None:
+            _check_label(label, key_type, cert is not None, curve)
+        if cert is not None:
+            keyparse.check_self_signature(cert)
+    except InvalidKeyError as exc:
+        return str(exc), cert
     der = key.public_bytes(serialization.Encoding.DER, _SPKI)
     text = key.public_bytes(serialization.Encoding.PEM, _SPKI).decode("ascii")
-    return PublicKey(text, key_type, bits, curve, hashlib.sha256(der).hexdigest())
+    if text == data:
+        text = data  # one string for the text and its normalized form, in the memo
+    return PublicKey(text, key_type, bits, curve, hashlib.sha256(der).hexdigest()), cert
+
+
+class _Memo:
+    """Credential text, format and policy → outcome, in two generations of at most GENERATION
+    entries: what was looked up in the last two stays. Texts above MEMO_TEXT are not kept."""
+
+    GENERATION, MEMO_TEXT = 65_536, 8192
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._new: dict[_MemoKey, _Outcome] = {}
+        self._old: dict[_MemoKey, _Outcome] = {}
+
+    def outcome(self, key: _MemoKey, compute: Callable[[], _Outcome]) -> _Outcome:
+        with self._lock:
+            found = self._new.get(key) or self._old.get(key)
+        found = found or compute()
+        if len(key[0]) <= self.MEMO_TEXT:
+            with self._lock:
+                if len(self._new) >= self.GENERATION:
+                    self._old, self._new = self._new, {}
+                self._new[key] = found
+        return found
+
+
+_MEMO = _Memo()
 
 
 def _evaluate(cred: Credential, now: datetime, policy: KeyPolicy) -> PublicKey | str:

@@ -1,0 +1,65 @@
+"""keys.normalize remembers what a credential text gave: asked again, with another format label,
+key policy or time, it answers exactly as a first parse would (certificates are judged at each
+`now`, in the parse's order of checks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bridge import keys
+from bridge.errors import InvalidKeyError
+from bridge.model import Credential, CredentialFormat
+from tests.core.key_material import NOW, certificate, encode, expected_pem, keyring
+
+LATER = NOW + timedelta(days=400)  # after the certificates' notAfter
+EARLIER = NOW - timedelta(days=2)  # before their notBefore
+
+
+def test_a_certificate_is_judged_at_each_now_whatever_was_asked_before() -> None:
+    key = keyring()["p256"]
+    text = certificate(key).decode()
+    pem, _ = expected_pem(key)
+    assert keys.normalize(text, CredentialFormat.ES256_X509_PEM, now=NOW).pem == pem
+    with pytest.raises(InvalidKeyError, match="certificate expired"):
+        keys.normalize(text, CredentialFormat.ES256_X509_PEM, now=LATER)
+    with pytest.raises(InvalidKeyError, match="not valid before"):
+        keys.normalize(text, CredentialFormat.ES256_X509_PEM, now=EARLIER)
+    assert keys.normalize(text, CredentialFormat.ES256_X509_PEM, now=NOW).pem == pem
+    assert keys.normalize(text, CredentialFormat.ES256_X509_PEM).pem == pem
+
+
+def test_an_expired_certificate_says_expired_before_any_later_check() -> None:
+    # An EC certificate labelled as an RSA one: the parse checks the time before the label.
+    text = certificate(keyring()["p256"]).decode()
+    with pytest.raises(InvalidKeyError, match="certificate expired"):
+        keys.normalize(text, CredentialFormat.RSA_X509_PEM, now=LATER)
+    with pytest.raises(InvalidKeyError, match="does not match its content"):
+        keys.normalize(text, CredentialFormat.RSA_X509_PEM, now=NOW)
+    with pytest.raises(InvalidKeyError, match="certificate expired"):
+        keys.normalize(text, CredentialFormat.RSA_X509_PEM, now=LATER)
+
+
+def test_one_text_under_other_policies_and_labels_gets_their_answers() -> None:
+    key = keyring()["rsa2048"]
+    text = encode(key, "spki").decode()
+    strict = keys.KeyPolicy(min_rsa_bits=3072)
+    pem, fingerprint = expected_pem(key)
+    for _ in range(2):
+        with pytest.raises(InvalidKeyError, match="below the minimum of 3072"):
+            keys.normalize(text, policy=strict)
+        found = keys.normalize(text, CredentialFormat.RSA_PEM)
+        assert (found.pem, found.fingerprint) == (pem, fingerprint)
+        with pytest.raises(InvalidKeyError, match="does not match its content"):
+            keys.normalize(text, CredentialFormat.ES256_PEM)
+        assert keys.normalize(text.encode()).pem == pem
+
+
+def test_a_refused_text_stays_refused() -> None:
+    text = encode(keyring()["dsa"], "spki").decode()
+    for _ in range(3):
+        with pytest.raises(InvalidKeyError, match="DSA keys are not supported"):
+            keys.normalize(text)
+    usable, problems = keys.usable_keys([Credential(text)], NOW)
+    assert usable == [] and "DSA" in problems[0].reason
