@@ -10,6 +10,7 @@ follow Go's `crypto/rsa` rules (docs/mender-api.md). What a credential text give
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import threading
@@ -166,13 +167,8 @@ def _check_label(label: CredentialFormat, key_type: KeyType, from_cert: bool,
         raise InvalidKeyError(f"format {label.value} needs a P-256 key, got {curve}")
 
 
-def normalize(
-    data: str | bytes,
-    fmt: str | CredentialFormat | None = None,
-    *,
-    policy: KeyPolicy = DEFAULT_POLICY,
-    now: datetime | None = None,
-) -> PublicKey:
+def normalize(data: str | bytes, fmt: str | CredentialFormat | None = None, *,
+              policy: KeyPolicy = DEFAULT_POLICY, now: datetime | None = None) -> PublicKey:
     """Parse one PEM public key or certificate and return it in Mender's normalized form.
 
     `fmt` (a registry format label), when given, must agree with the content. `now`, when given,
@@ -216,7 +212,13 @@ def _parse(data: str | bytes, label: CredentialFormat | None, policy: KeyPolicy)
     text = key.public_bytes(serialization.Encoding.PEM, _SPKI).decode("ascii")
     if text == data:
         text = data  # one string for the text and its normalized form, in the memo
-    return PublicKey(text, key_type, bits, curve, hashlib.sha256(der).hexdigest()), cert
+    public = PublicKey(text, key_type, bits, curve, hashlib.sha256(der).hexdigest())
+    # The normalized key is what the bridge passes on, and checks again under _IDENTIFY's
+    # rules (the Mender client does): that answer is the same key, when those rules take it.
+    with contextlib.suppress(InvalidKeyError):
+        _classify(key, _IDENTIFY)
+        _MEMO.outcome((text, None, _IDENTIFY), lambda: (public, None))
+    return public, cert
 
 
 class _Memo:
@@ -256,11 +258,8 @@ def _evaluate(cred: Credential, now: datetime, policy: KeyPolicy) -> PublicKey |
         return str(exc)
 
 
-def usable_keys(
-    credentials: Iterable[Credential],
-    now: datetime | None = None,
-    policy: KeyPolicy = DEFAULT_POLICY,
-) -> tuple[list[PublicKey], list[KeyProblem]]:
+def usable_keys(credentials: Iterable[Credential], now: datetime | None = None,
+                policy: KeyPolicy = DEFAULT_POLICY) -> tuple[list[PublicKey], list[KeyProblem]]:
     """The distinct normalized keys of unexpired, valid credentials, and why the others failed."""
     now = _aware(now) if now is not None else datetime.now(UTC)
     keys: list[PublicKey] = []

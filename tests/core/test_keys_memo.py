@@ -63,3 +63,20 @@ def test_a_refused_text_stays_refused() -> None:
             keys.normalize(text)
     usable, problems = keys.usable_keys([Credential(text)], NOW)
     assert usable == [] and "DSA" in problems[0].reason
+
+
+def test_a_normalized_key_checked_again_gets_what_a_first_parse_gives() -> None:
+    # The Mender client normalizes again what the plan normalized, under Go's floor of rules.
+    floor = keys.KeyPolicy(min_rsa_bits=1024)
+    for name, variant, fmt in [("rsa3072", "pkcs1", CredentialFormat.RSA_PEM),
+                               ("p384", "cert", None)]:
+        key = keyring()[name]
+        found = keys.normalize(encode(key, variant).decode(), fmt, now=NOW)
+        again = keys.normalize(found.pem, policy=floor)
+        assert again == found and (again.pem, again.fingerprint) == expected_pem(key)
+    # A curve a configured policy allows but the floor does not: refused when checked again.
+    secp256k1 = keyring()["k256"]
+    lax = keys.KeyPolicy(curves=frozenset({"P-256", "secp256k1"}))
+    found = keys.normalize(encode(secp256k1, "spki").decode(), policy=lax)
+    with pytest.raises(InvalidKeyError, match="EC curve secp256k1 is not allowed"):
+        keys.normalize(found.pem, policy=floor)
