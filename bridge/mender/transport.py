@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -187,6 +188,9 @@ class Transport:
         """One call, paced; a 429 is retried after the pacer's wait, `retries` times at most."""
         request_id = str(uuid.uuid4())
         headers = {"X-MEN-RequestID": request_id, "Accept": accept, **(extra or {})}
+        # Encoded as requests encodes a mapping (None dropped), which as text it takes as is.
+        query = urlencode([(k, v) for k, v in (params or {}).items() if v is not None],
+                          doseq=True)
         wait = 0.0
         for attempt in range(self._retries + 1):
             sent = self.pacer.wait(wait)
@@ -196,7 +200,7 @@ class Transport:
                 # request settings (all fixed in __init__) costs more CPU than the rest of
                 # the client's work on a request; headers and cookies are merged the same way.
                 prepared = requests.Request(
-                    method, url, headers={**self.session.headers, **headers}, params=params,
+                    method, url, headers={**self.session.headers, **headers}, params=query,
                     json=json, auth=auth, cookies=self.session.cookies or None).prepare()
                 response = self.session.send(
                     prepared, timeout=self._timeout, verify=self._verify,
