@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
@@ -23,8 +24,27 @@ _HEAD = struct.Struct("<BBI")  # status, decommissioning, number of auth sets
 _LENGTH = struct.Struct("<I")
 
 
+# Printable ASCII but `"`, backslash, `<`, `>`, `&`: what Go's JSON encoder writes as it is.
+_PLAIN = re.compile(r"[ !#-%'-;=?-\[\]-~]*")
+
+
+def _plain_json(identity: Mapping[str, object]) -> str | None:
+    """The identity's canonical JSON when every key and value is a string of plain characters
+    (the common case, written directly: no escape, code point order is byte order); None
+    otherwise, for bridge.identity to write."""
+    if not all(type(k) is str and type(v) is str for k, v in identity.items()):
+        return None
+    if not _PLAIN.fullmatch("".join(identity) + "".join(identity.values())):  # type: ignore[arg-type]
+        return None
+    return "{" + ",".join(f'"{k}":"{identity[k]}"' for k in sorted(identity)) + "}"
+
+
 def digest_of(identity: Mapping[str, object]) -> bytes:
-    return identity_digest(identity)[:DIGEST_BYTES]
+    """Mender's identity hash (bridge.identity.identity_digest), cut to DIGEST_BYTES."""
+    plain = _plain_json(identity)
+    if plain is None:
+        return identity_digest(identity)[:DIGEST_BYTES]
+    return hashlib.sha256(plain.encode("ascii")).digest()[:DIGEST_BYTES]
 
 
 def key_digest(pem: str) -> bytes:

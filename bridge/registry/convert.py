@@ -188,7 +188,7 @@ def _num_id(value: Any) -> str:
 
 
 def _timestamp(value: Any) -> datetime | None:
-    if value is None:
+    if value is None or value == "1970-01-01T00:00:00Z":  # "no expiry", as most keys have
         return None
     found = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
     if found is None:
