@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -227,17 +228,33 @@ def _listed_device(ref: RegistryRef, item: Any) -> RegistryDevice:
         metadata=metadata, blocked=_typed(item.get("blocked"), bool, "blocked"))
 
 
-def device_page(ref: RegistryRef, body: bytes) -> tuple[list[RegistryDevice], str]:
-    """A ListDevicesResponse in REST JSON → its devices and the next page token ("": none).
-
-    Read as strictly as protobuf's JSON parser (which google-cloud-iot uses) reads the fields
-    the bridge uses: a value of the wrong type, a repeated key or a malformed time makes the
-    whole page an error, never a device without credentials; unknown fields are ignored."""
+@contextmanager
+def _refused(ref: RegistryRef) -> Iterator[None]:
     try:
-        page = _typed(json.loads(body, object_pairs_hook=_unique), dict, "the answer")
-        devices = _typed(page.get("devices"), list, "devices")
-        token = _typed(_field(page, "nextPageToken", "next_page_token"), str, "nextPageToken")
-        return [_listed_device(ref, d) for d in devices], token
+        yield
     except (Malformed, ValueError, RecursionError) as exc:
         detail = str(exc)[:80] if isinstance(exc, Malformed) else "the answer is not JSON"
         raise malformed("list devices", ref.path, detail) from None
+
+
+class DevicePage:
+    """A ListDevicesResponse in REST JSON, read in two steps: `device_page` reads the JSON and
+    the next page token (so that the next page can be asked for at once), `devices()` the
+    devices. Both as strictly as protobuf's JSON parser (which google-cloud-iot uses) reads the
+    fields the bridge uses, or more: a value of the wrong type, a repeated key or a malformed
+    time makes the whole page an error, never a device without credentials; unknown fields
+    are ignored."""
+
+    def __init__(self, ref: RegistryRef, items: list[Any], token: str) -> None:
+        self.ref, self.items, self.token = ref, items, token  # token "": the last page
+
+    def devices(self) -> list[RegistryDevice]:
+        with _refused(self.ref):
+            return [_listed_device(self.ref, item) for item in self.items]
+
+
+def device_page(ref: RegistryRef, body: bytes) -> DevicePage:
+    with _refused(ref):
+        page = _typed(json.loads(body, object_pairs_hook=_unique), dict, "the answer")
+        return DevicePage(ref, _typed(page.get("devices"), list, "devices"), _typed(
+            _field(page, "nextPageToken", "next_page_token"), str, "nextPageToken"))

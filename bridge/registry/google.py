@@ -12,6 +12,7 @@ bounds; every library failure is mapped once into bridge.errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
@@ -144,13 +145,21 @@ class GoogleRegistry(Closing):
         parent = registry_path(ref)
         url = f"{self._host}/v1/{escaped(parent)}/devices"
         query: dict[str, str] = {**_LIST_QUERY, "pageSize": str(self._page_size)}
-        while True:
-            body = self._call("list devices", "GET", parent, partial(self._get, url, query))
-            devices, token = device_page(ref, body)
-            yield from devices
-            if not token:
-                return
-            query = {**query, "pageToken": token}
+        fetch = partial(self._call, "list devices", "GET", parent)
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="registry-page")
+        try:
+            page = device_page(ref, fetch(partial(self._get, url, query)))
+            while True:
+                # The next page is asked for while this one's devices are read: a token-paged
+                # list waits for each round trip, and need not wait for the reading too.
+                later = ahead.submit(fetch, partial(self._get, url, {
+                    **query, "pageToken": page.token})) if page.token else None
+                yield from page.devices()
+                if later is None:
+                    return
+                page = device_page(ref, later.result())
+        finally:
+            ahead.shutdown(wait=False, cancel_futures=True)
 
     def list_registries(self, project: str, location: str) -> list[RegistryRef]:
         parent = location_path(project, location)

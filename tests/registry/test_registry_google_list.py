@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -165,3 +166,20 @@ def test_listing_errors_are_retried_or_mapped(google: GoogleRegistry) -> None:
     with pytest.raises(NotFound) as caught:
         list(google.iter_devices(REF))
     assert "no registry" in str(caught.value) and len(responses.calls) == 1
+
+
+@responses.activate
+def test_the_next_page_is_asked_for_while_this_one_is_read(google: GoogleRegistry) -> None:
+    asked = threading.Event()
+
+    def second(request: Any) -> tuple[int, dict[str, str], str]:
+        asked.set()
+        return 200, {}, page(device(id="dev2"))
+
+    responses.get(LIST_URL, body=page(GOOD, device(id="dev1"), nextPageToken="p2"))
+    responses.add_callback(responses.GET, LIST_URL, callback=second)
+    listing = google.iter_devices(REF)
+    assert next(listing).id == "dev0"
+    assert asked.wait(10), "page 2 was not asked for before page 1 was read to its end"
+    assert [d.id for d in listing] == ["dev1", "dev2"]
+    assert len(responses.calls) == 2
