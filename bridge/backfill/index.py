@@ -32,19 +32,24 @@ def _plain_json(identity: Mapping[str, object]) -> str | None:
     """The identity's canonical JSON when every key and value is a string of plain characters
     (the common case, written directly: no escape, code point order is byte order); None
     otherwise, for bridge.identity to write."""
-    if not all(type(k) is str and type(v) is str for k, v in identity.items()):
+    try:
+        text = "".join([*identity, *identity.values()])  # type: ignore[list-item]
+    except TypeError:  # a value that is not a string
         return None
-    if not _PLAIN.fullmatch("".join(identity) + "".join(identity.values())):  # type: ignore[arg-type]
+    if not _PLAIN.fullmatch(text):
         return None
-    return "{" + ",".join(f'"{k}":"{identity[k]}"' for k in sorted(identity)) + "}"
+    return "{" + ",".join([f'"{k}":"{identity[k]}"' for k in sorted(identity)]) + "}"
+
+
+def _digest(identity: Mapping[str, object], plain: str | None) -> bytes:
+    if plain is None:
+        return identity_digest(identity)[:DIGEST_BYTES]
+    return hashlib.sha256(plain.encode("ascii")).digest()[:DIGEST_BYTES]
 
 
 def digest_of(identity: Mapping[str, object]) -> bytes:
     """Mender's identity hash (bridge.identity.identity_digest), cut to DIGEST_BYTES."""
-    plain = _plain_json(identity)
-    if plain is None:
-        return identity_digest(identity)[:DIGEST_BYTES]
-    return hashlib.sha256(plain.encode("ascii")).digest()[:DIGEST_BYTES]
+    return _digest(identity, _plain_json(identity))
 
 
 def key_digest(pem: str) -> bytes:
@@ -67,11 +72,13 @@ def _read(blob: bytes, at: int) -> tuple[str, int]:
     return blob[at:at + size].decode("utf-8", "surrogatepass"), at + size
 
 
-def pack(device: MenderDevice) -> bytes:
+def pack(device: MenderDevice, identity_json: str | None = None) -> bytes:
+    """`identity_json`: the identity as JSON, when the caller has written it already."""
     sets = device.auth_sets or ()
     out = [_HEAD.pack(_CODES[device.status], device.decommissioning, len(sets))]
     _text(out, device.id)
-    _text(out, json.dumps(device.identity_data, ensure_ascii=False, separators=(",", ":")))
+    _text(out, identity_json or json.dumps(device.identity_data, ensure_ascii=False,
+                                           separators=(",", ":")))
     for aset in sets:
         _text(out, aset.id)
         out += (key_digest(aset.pubkey), bytes((_CODES[aset.status],)))
@@ -104,8 +111,12 @@ class MenderIndex:
         return len(self._entries)
 
     def add(self, device: MenderDevice) -> None:
-        if self._follows(device.identity_data):
-            self._entries[digest_of(device.identity_data)] = pack(device)
+        identity = device.identity_data
+        if self._follows(identity):
+            plain = _plain_json(identity)
+            # Its JSON is json.dumps' (so unpacked in the same key order) if sorted already.
+            kept = plain if plain is not None and list(identity) == sorted(identity) else None
+            self._entries[_digest(identity, plain)] = pack(device, kept)
 
     def claim(self, digest: bytes, *pems: Callable[[], Iterable[str]]) -> MenderDevice | None:
         """Take the device of `digest` out of the index. Its auth sets' keys are matched against
