@@ -75,7 +75,9 @@ class LazyGroup(click.Group):
             code = super().main(args, prog_name or PROG, complete_var, False, **extra)
         except click.UsageError as exc:
             hint = f"{exc.ctx.command_path} --help" if exc.ctx else f"{PROG} --help"
-            _fail([exc.format_message(), f"(see {hint})"], exc.exit_code)
+            click.echo(f"{PROG}: error: {exc.format_message()}", err=True)
+            click.echo(f"(see {hint})", err=True)
+            sys.exit(exc.exit_code)
         except click.ClickException as exc:
             _fail([exc.format_message()], exc.exit_code)
         except BridgeError as exc:

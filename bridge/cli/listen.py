@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
-from types import FrameType
 from typing import Any
 
 import click
 
 from bridge import logs
 from bridge.cli.periodic import RECONCILE_EVERY, Periodic
+from bridge.cli.signals import on_stop_signals
 from bridge.errors import ConfigError
-
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @click.command()
@@ -57,7 +54,7 @@ def listen(subscription: str | None, config_file: str | None, healthz_port: int 
                         concurrency=settings.concurrency)
         stop = threading.Event()
         health = _health(healthz_host, healthz_port, worker, runtime, stop)
-        _on_stop_signals(stop)
+        on_stop_signals(stop.set, "listen", "finishing running work, then stopping")
         worker.start()
         worker.add_done_callback(stop.set)
         if reconcile_every is not None:
@@ -112,23 +109,6 @@ def _health(host: str, port: int | None, worker: Any, runtime: Any, stop: thread
         raise ConfigError(f"cannot serve /healthz on {host} port {port}: "
                           f"{exc.strerror or exc}; choose another with --healthz-port or "
                           "--healthz-host") from None
-
-
-def _on_stop_signals(stop: threading.Event) -> None:
-    """The first signal stops pulling and lets running work finish; a second stops at once."""
-
-    def _graceful(signum: int, frame: FrameType | None) -> None:
-        for sig in _STOP_SIGNALS:
-            signal.signal(sig, _now)
-        logs.emit(logs.get_logger("listen"), logging.INFO,
-                  f"{signal.Signals(signum).name}: finishing running work, then stopping")
-        stop.set()
-
-    def _now(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, _graceful)
 
 
 def _raise_failure(error: BaseException | None, name: str) -> None:

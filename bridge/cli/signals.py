@@ -10,7 +10,8 @@ from types import FrameType
 
 from bridge import logs
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A closed terminal (SIGHUP) stops a worker as cleanly as Ctrl-C or its supervisor's SIGTERM.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def on_stop_signals(stop: Callable[[], None], logger: str, doing: str) -> None:

@@ -68,7 +68,7 @@ def test_prune_of_some_registries_only_is_refused(config: Path) -> None:
 def test_click_usage_errors_have_the_same_shape(config: Path) -> None:
     code, lines = run("sync", "--config", str(config), "--json", "--ndjson")
     assert (code, lines) == (2, ["mender-bridge: error: give --json or --ndjson, not both",
-                                 "mender-bridge: error: (see mender-bridge sync --help)"])
+                                 "(see mender-bridge sync --help)"])
     code, lines = run("sync", "--concurrency", "0")
     assert code == 2 and lines[0].startswith("mender-bridge: error: Invalid value for "
                                              "'--concurrency'")
