@@ -14,7 +14,7 @@ import contextlib
 import enum
 import hashlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -175,10 +175,11 @@ def normalize(data: str | bytes, fmt: str | CredentialFormat | None = None, *,
     makes an expired or not-yet-valid certificate an error."""
     label = parse_format(fmt)
     text = data if isinstance(data, str) else bytes(data)
-    found, cert = _MEMO.outcome((text, label, policy), lambda: _parse(text, label, policy))
+    key = (text, label, policy)
+    found, cert = _MEMO.put(key, _MEMO.get(key) or _NORMALIZED.get(key)
+                            or _parse(text, label, policy))
     if cert is not None and now is not None:
-        # Where the parse checked it (after reading the certificate, before the rest): so
-        # the memoized outcome holds whatever `now` is.
+        # Where the parse would (before all but the reading): the outcome holds for any now.
         keyparse.check_validity(cert, _aware(now))
     if isinstance(found, str):
         raise InvalidKeyError(found)
@@ -210,41 +211,41 @@ def _parse(data: str | bytes, label: CredentialFormat | None, policy: KeyPolicy)
         return str(exc), cert
     der = key.public_bytes(serialization.Encoding.DER, _SPKI)
     text = key.public_bytes(serialization.Encoding.PEM, _SPKI).decode("ascii")
-    if text == data:
-        text = data  # one string for the text and its normalized form, in the memo
+    text = data if isinstance(data, str) and text == data else text  # one string, in the memo
     public = PublicKey(text, key_type, bits, curve, hashlib.sha256(der).hexdigest())
-    # The normalized key is what the bridge passes on, and checks again under _IDENTIFY's
-    # rules (the Mender client does): that answer is the same key, when those rules take it.
+    # Its normalized form, which the Mender client checks again under _IDENTIFY's rules.
     with contextlib.suppress(InvalidKeyError):
         _classify(key, _IDENTIFY)
-        _MEMO.outcome((text, None, _IDENTIFY), lambda: (public, None))
+        _NORMALIZED.put((text, None, _IDENTIFY), (public, None))
     return public, cert
 
 
 class _Memo:
-    """Credential text, format and policy → outcome, in two generations of at most GENERATION
+    """Credential text, format and policy → outcome, in two generations of at most `size`
     entries: what was looked up in the last two stays. Texts above MEMO_TEXT are not kept."""
 
-    GENERATION, MEMO_TEXT = 65_536, 8192
+    MEMO_TEXT = 8192
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, size: int) -> None:
+        self._lock, self._size = threading.Lock(), size
         self._new: dict[_MemoKey, _Outcome] = {}
         self._old: dict[_MemoKey, _Outcome] = {}
 
-    def outcome(self, key: _MemoKey, compute: Callable[[], _Outcome]) -> _Outcome:
+    def get(self, key: _MemoKey) -> _Outcome | None:
         with self._lock:
-            found = self._new.get(key) or self._old.get(key)
-        found = found or compute()
+            return self._new.get(key) or self._old.get(key)
+
+    def put(self, key: _MemoKey, outcome: _Outcome) -> _Outcome:
         if len(key[0]) <= self.MEMO_TEXT:
             with self._lock:
-                if len(self._new) >= self.GENERATION:
+                if len(self._new) >= self._size:
                     self._old, self._new = self._new, {}
-                self._new[key] = found
-        return found
+                self._new[key] = outcome
+        return outcome
 
 
-_MEMO = _Memo()
+_MEMO = _Memo(65_536)  # a fleet's keys, read again at each re-check
+_NORMALIZED = _Memo(4096)  # keys parsed lately, normalized, as _IDENTIFY's rules take them
 
 
 def _evaluate(cred: Credential, now: datetime, policy: KeyPolicy) -> PublicKey | str:
