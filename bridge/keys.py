@@ -175,9 +175,8 @@ def normalize(data: str | bytes, fmt: str | CredentialFormat | None = None, *,
     makes an expired or not-yet-valid certificate an error."""
     label = parse_format(fmt)
     text = data if isinstance(data, str) else bytes(data)
-    key = (text, label, policy)
-    found, cert = _MEMO.put(key, _MEMO.get(key) or _NORMALIZED.get(key)
-                            or _parse(text, label, policy))
+    k = (text, label, policy)
+    found, cert = _MEMO.put(k, _MEMO.get(k) or _NORMALIZED.get(k) or _parse(text, label, policy))
     if cert is not None and now is not None:
         # Where the parse would (before all but the reading): the outcome holds for any now.
         keyparse.check_validity(cert, _aware(now))
@@ -222,12 +221,12 @@ def _parse(data: str | bytes, label: CredentialFormat | None, policy: KeyPolicy)
 
 class _Memo:
     """Credential text, format and policy → outcome, in two generations of at most `size`
-    entries: what was looked up in the last two stays. Texts above MEMO_TEXT are not kept."""
+    entries and BUDGET characters of text each: what was looked up in the last two stays."""
 
-    MEMO_TEXT = 8192
+    BUDGET = 16 << 20
 
     def __init__(self, size: int) -> None:
-        self._lock, self._size = threading.Lock(), size
+        self._lock, self._size, self._chars = threading.Lock(), size, 0
         self._new: dict[_MemoKey, _Outcome] = {}
         self._old: dict[_MemoKey, _Outcome] = {}
 
@@ -236,10 +235,11 @@ class _Memo:
             return self._new.get(key) or self._old.get(key)
 
     def put(self, key: _MemoKey, outcome: _Outcome) -> _Outcome:
-        if len(key[0]) <= self.MEMO_TEXT:
-            with self._lock:
-                if len(self._new) >= self._size:
-                    self._old, self._new = self._new, {}
+        with self._lock:
+            if len(self._new) >= self._size or self._chars >= self.BUDGET:
+                self._old, self._new, self._chars = self._new, {}, 0
+            if len(key[0]) <= MAX_INPUT:
+                self._chars += 0 if key in self._new else len(key[0])
                 self._new[key] = outcome
         return outcome
 

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A module may import its own layer and those below, nothing above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("bridge", "bridge.model", "bridge.errors", "bridge.logs")),
-    ("core", ("bridge.names", "bridge.identity", "bridge.actions", "bridge.tags", "bridge.pem", "bridge.keyparse",
-              "bridge.keys", "bridge.reconcile", "bridge.report", "bridge.scope",
+    ("core", ("bridge.names", "bridge.identity", "bridge.actions", "bridge.tags",
+              "bridge.pem", "bridge.keyparse", "bridge.keys", "bridge.reconcile",
+              "bridge.report", "bridge.scope",
               "bridge.ports", "bridge.urls", "bridge.devicekeys", "bridge.keykit",
               "bridge.device")),
     ("adapters", ("bridge.mender", "bridge.registry", "bridge.events", "bridge.httpclient")),
@@ -39,9 +40,9 @@ def layer_of(module: str) -> str | None:
     best: tuple[int, str] | None = None
     for name, prefixes in LAYERS:
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), name)
+            inside = module == prefix or module.startswith(prefix + ".")
+            if inside and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), name)
     return None if best is None else best[1]
 
 

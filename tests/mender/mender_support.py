@@ -166,6 +166,7 @@ class ScriptedServer:
                 if not chunk:
                     return
                 data += chunk
+            data += self._rest_of_body(conn, data)
             self.requests.append(data)
             action = self.script.pop(0) if self.script else "drop"
             if action == "hang":
@@ -176,6 +177,20 @@ class ScriptedServer:
             pass
         finally:
             conn.close()
+
+    @staticmethod
+    def _rest_of_body(conn: socket.socket, data: bytes) -> bytes:
+        """The body bytes still on the wire (urllib3 may send the body apart from the head)."""
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                       if line.lower().startswith(b"content-length:")), 0)
+        rest = b""
+        while len(body) + len(rest) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        return rest
 
     def stop(self) -> None:
         self._stop.set()
