@@ -261,8 +261,10 @@ class FakeMender(Faulty):
             if 0 <= self.max_devices <= self.count(AuthStatus.ACCEPTED):
                 raise PermanentApiError("maximum number of accepted devices reached",
                                         service=self.service, status=422)
+            # deviceauth's RejectAuthSetsForDevice (store/mongo/datastore_mongo.go) rejects
+            # the other *accepted* sets only: a preauthorized next key stays preauthorized.
             for other in list(device.sets.values()):
-                if other.status in (AuthStatus.ACCEPTED, AuthStatus.PREAUTHORIZED):
+                if other.status is AuthStatus.ACCEPTED:
                     device.sets[other.id] = replace(other, status=AuthStatus.REJECTED)
         device.sets[auth_id] = replace(aset, status=status)
         device.recompute()
