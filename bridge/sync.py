@@ -10,17 +10,15 @@ two remote calls (registry read, preauthorize → 201) and reads Mender only aft
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from bridge import backfill, keycheck, names, notify
 from bridge.apply import Applier
+from bridge.backfill import fleet
 from bridge.backfill.tags import Tagger
 from bridge.errors import (
-    ApiError,
-    AuthError,
     IdentityError,
     InputError,
     NotFound,
@@ -31,7 +29,6 @@ from bridge.keycheck import KeyCheck
 from bridge.model import (
     ChangeKind,
     DeviceChange,
-    MenderDevice,
     OnBlocked,
     PruneMode,
     RegistryDevice,
@@ -265,40 +262,8 @@ class Bridge:
         never raised; Ctrl-C ends the run early with a report of what was and was not done."""
         refs = [self._checked(ref) for ref in refs]
         self.check_prune(refs, prune)
-        report = Report()
-        tagging = self.tags.backfill(self.concurrency) if self.tags is not None else None
-        # The registries are read ahead while Mender (and inventory, for tags) is listed.
-        with backfill.Feed(self.registry, refs) as feed, tagging or contextlib.nullcontext():
-            try:
-                index = backfill.index_mender(self)
-            except AuthError:
-                raise  # the configuration's problem, not a device's: the caller says so
-            except ApiError as exc:
-                report.add(Outcome("mender", Step.LIST, Status.FAILED, str(exc)))
-                return report
-            report.stats["mender_devices"] = len(index)
-            pruning = prune is not PruneMode.OFF and (
-                prune is PruneMode.ON or self.policy.template.uses("registry"))
-            with backfill.Run(self, report, dry_run=dry_run, prune=pruning,
-                              fail_fast=fail_fast, progress=progress,
-                              twins=backfill.twins_possible(self.policy, refs)) as run:
-                run.expected, run.feed = len(index), feed
-                try:
-                    listed_all = run.registries(tagging.watch(feed) if tagging else feed,
-                                                refs, index)
-                    if pruning and not listed_all:
-                        report.add(Outcome("mender", Step.PRUNE, Status.SKIPPED,
-                                           "not pruning: a registry could not be listed"))
-                    if listed_all and not run.stopped.is_set():
-                        run.absent(index, lambda device: self._prunable(device, refs))
-                except KeyboardInterrupt:
-                    run.stop("interrupted")
-            if tagging is not None and not run.why_stopped:
-                tagging.finish(report, dry_run=dry_run)
-        if run.auth_error is not None:
-            raise run.auth_error
-        report.interrupted = run.why_stopped
-        return report
+        return fleet.backfill(self, refs, dry_run=dry_run, prune=prune, fail_fast=fail_fast,
+                              progress=progress)
 
     def check_prune(self, refs: Sequence[RegistryRef], prune: PruneMode) -> None:
         """InputError when pruning `refs` (empty: the whole scope) could decommission devices
@@ -317,17 +282,6 @@ class Bridge:
     def _checked(self, ref: RegistryRef) -> RegistryRef:
         self._check(ref)
         return ref
-
-    def _prunable(self, device: MenderDevice, listed: Sequence[RegistryRef]) -> bool:
-        template = self.policy.template
-        if not template.uses("registry"):
-            return True  # PruneMode.ON: the operator says this Mender serves these only
-        fields = template.match(device.identity_data)
-        if fields is None:
-            return False
-        return any(fields["registry"] == ref.registry
-                   and fields.get("project", ref.project) == ref.project
-                   and fields.get("location", ref.location) == ref.location for ref in listed)
 
 
 def _single(device: str, status: Status, detail: str, step: Step = Step.NOTHING) -> Report:
