@@ -19,6 +19,10 @@ class Kind(enum.StrEnum):
     NOTHING = "nothing"
 
 
+# The kinds that admit a device: a key preauthorized (its first, or the next after a rotation).
+ADMITTING = frozenset({Kind.PREAUTHORIZE, Kind.PREAUTHORIZE_FORCE})
+
+
 class Reason(enum.StrEnum):
     """Why a NOTHING action does nothing."""
 

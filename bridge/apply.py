@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bridge import logs
+from bridge.actions import ADMITTING
 from bridge.errors import ApiError, AuthError, NotFound, TransientApiError
 from bridge.model import (
     MENDER_SERVICE,
@@ -110,8 +111,7 @@ class Applier:
                                          prune=prune) if a.reason is not Reason.KEY_PROBLEM]
                 return self.apply(registry, fresh, report, prune=prune,
                                   replans=replans - 1) and ok
-            if status is Status.DONE and action.kind in (Kind.PREAUTHORIZE,
-                                                         Kind.PREAUTHORIZE_FORCE):
+            if status is Status.DONE and action.kind in ADMITTING:
                 self.admitted.add(action.device)
             self._log(report.record(action, status, detail))
         return ok
@@ -126,7 +126,7 @@ class Applier:
         """(status, detail or None for the action's own, id of an existing device on 409)."""
         mender = self.mender
         try:
-            if action.kind in (Kind.PREAUTHORIZE, Kind.PREAUTHORIZE_FORCE):
+            if action.kind in ADMITTING:
                 assert action.identity is not None and action.pubkey is not None
                 force = action.kind is Kind.PREAUTHORIZE_FORCE
                 result = mender.preauthorize(action.identity, action.pubkey, force=force)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 from typing import Protocol, runtime_checkable
 
+from bridge.actions import ADMITTING
 from bridge.errors import BridgeError
 from bridge.model import RegistryDevice, RegistryRef
-from bridge.reconcile import Kind
 from bridge.report import Outcome, Report, Status, Step
-
-ADMITTING = frozenset({Kind.PREAUTHORIZE, Kind.PREAUTHORIZE_FORCE})
 
 
 @runtime_checkable

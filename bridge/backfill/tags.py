@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from bridge.actions import Kind
+from bridge.actions import ADMITTING
 from bridge.backfill.feed import Listed
 from bridge.errors import ApiError, AuthError, IdentityError, NotFound, TransientApiError
 from bridge.identity import IdentityTemplate, identity_digest
@@ -29,7 +29,6 @@ from bridge.tags import Tag, TagChange, TagTemplate, Wanted, change, replaced
 RETRY_S = 2.0
 NOT_YET = "not yet in inventory; the next sync tags it"
 ATTEMPTS = 3  # writes refused for a stale ETag (someone else wrote the tags) before giving up
-_ADMITTING = frozenset({Kind.PREAUTHORIZE, Kind.PREAUTHORIZE_FORCE})
 _WITHOUT = frozenset({Status.SKIPPED, Status.CONFLICT, Status.FAILED, Status.PLANNED})
 _ASIDE = frozenset({Step.NOTIFY, Step.TAG})
 
@@ -48,7 +47,7 @@ def presence(outcomes: Iterable[Outcome]) -> Presence:
     statuses = [(o.action, o.status) for o in outcomes if o.action not in _ASIDE]
     if not statuses or any(s in _WITHOUT for _, s in statuses):
         return Presence.ABSENT
-    if any(a in _ADMITTING and s is Status.DONE for a, s in statuses):
+    if any(a in ADMITTING and s is Status.DONE for a, s in statuses):
         return Presence.NEW
     return Presence.PRESENT
 
