@@ -27,6 +27,8 @@ _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u202
                "\u2029": "\\u2029"}
 _GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Printable ASCII but `"`, backslash, `<`, `>`, `&`: what Go's JSON encoder writes as it is.
+_PLAIN = re.compile(r"[ !#-%'-;=?-\[\]-~]*")
 
 
 @dataclass(frozen=True)
@@ -210,9 +212,24 @@ def canonical_json(value: object) -> str:
     raise IdentityError(f"identity value of type {type(value).__name__} is not JSON")
 
 
-def identity_digest(identity: Mapping[str, object]) -> bytes:
-    """sha256 of the canonical JSON: the key Mender looks devices up by."""
-    return hashlib.sha256(canonical_json(identity).encode("utf-8")).digest()
+def plain_json(identity: Mapping[str, object]) -> str | None:
+    """`canonical_json(identity)` when every key and value is a string of plain characters
+    (the common case, written directly: nothing to escape, code point order is byte order);
+    None otherwise."""
+    try:
+        text = "".join([*identity, *identity.values()])  # type: ignore[list-item]
+    except TypeError:  # a key or value that is not a string
+        return None
+    if not _PLAIN.fullmatch(text):
+        return None
+    return "{" + ",".join([f'"{k}":"{identity[k]}"' for k in sorted(identity)]) + "}"
+
+
+def identity_digest(identity: Mapping[str, object], plain: str | None = None) -> bytes:
+    """sha256 of the canonical JSON: the key Mender looks devices up by. `plain`: the
+    identity's `plain_json`, when the caller has it already."""
+    text = plain or plain_json(identity) or canonical_json(identity)
+    return hashlib.sha256(text.encode("utf-8")).digest()
 
 
 def identity_hash(identity: Mapping[str, object]) -> str:

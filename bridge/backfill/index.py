@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from bridge.identity import identity_digest
+from bridge.identity import identity_digest, plain_json
 from bridge.model import AuthSet, AuthStatus, MenderDevice
 
 DIGEST_BYTES = 16  # collisions among 10^6 devices: ~10^-27; a second preimage: 2^128 work
@@ -24,32 +23,9 @@ _HEAD = struct.Struct("<BBI")  # status, decommissioning, number of auth sets
 _LENGTH = struct.Struct("<I")
 
 
-# Printable ASCII but `"`, backslash, `<`, `>`, `&`: what Go's JSON encoder writes as it is.
-_PLAIN = re.compile(r"[ !#-%'-;=?-\[\]-~]*")
-
-
-def _plain_json(identity: Mapping[str, object]) -> str | None:
-    """The identity's canonical JSON when every key and value is a string of plain characters
-    (the common case, written directly: no escape, code point order is byte order); None
-    otherwise, for bridge.identity to write."""
-    try:
-        text = "".join([*identity, *identity.values()])  # type: ignore[list-item]
-    except TypeError:  # a value that is not a string
-        return None
-    if not _PLAIN.fullmatch(text):
-        return None
-    return "{" + ",".join([f'"{k}":"{identity[k]}"' for k in sorted(identity)]) + "}"
-
-
-def _digest(identity: Mapping[str, object], plain: str | None) -> bytes:
-    if plain is None:
-        return identity_digest(identity)[:DIGEST_BYTES]
-    return hashlib.sha256(plain.encode("ascii")).digest()[:DIGEST_BYTES]
-
-
-def digest_of(identity: Mapping[str, object]) -> bytes:
+def digest_of(identity: Mapping[str, object], plain: str | None = None) -> bytes:
     """Mender's identity hash (bridge.identity.identity_digest), cut to DIGEST_BYTES."""
-    return _digest(identity, _plain_json(identity))
+    return identity_digest(identity, plain)[:DIGEST_BYTES]
 
 
 def key_digest(pem: str) -> bytes:
@@ -113,10 +89,10 @@ class MenderIndex:
     def add(self, device: MenderDevice) -> None:
         identity = device.identity_data
         if self._follows(identity):
-            plain = _plain_json(identity)
+            plain = plain_json(identity)
             # Its JSON is json.dumps' (so unpacked in the same key order) if sorted already.
             kept = plain if plain is not None and list(identity) == sorted(identity) else None
-            self._entries[_digest(identity, plain)] = pack(device, kept)
+            self._entries[digest_of(identity, plain)] = pack(device, kept)
 
     def claim(self, digest: bytes, *pems: Callable[[], Iterable[str]]) -> MenderDevice | None:
         """Take the device of `digest` out of the index. Its auth sets' keys are matched against
