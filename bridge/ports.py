@@ -89,6 +89,12 @@ class InventoryRecord:
     tags: Mapping[str, Tag]
     etag: str | None = None
 
+    @property
+    def device_identity(self) -> dict[str, object]:
+        """The identity attributes without `status`, which inventory keeps among them
+        (deviceauth's device status): what deviceauth has as the device's identity."""
+        return {k: v for k, v in self.identity.items() if k != "status"}
+
 
 class Inventory(Protocol):
     """Mender's inventory, for the tags the bridge writes (TAGS). Records appear a moment

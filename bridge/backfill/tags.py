@@ -177,7 +177,7 @@ class TagPass:
             for record in self.tagger.inventory.iter_records(first):
                 if self._stop.is_set():
                     return
-                identity = {k: v for k, v in record.identity.items() if k != "status"}
+                identity = record.device_identity
                 if not template.follows(identity):
                     continue
                 # Only the bridge's tags are kept; the rest is counted when a write reads it.

@@ -45,8 +45,7 @@ class MenderInventory:
         found = self._search("find inventory record", filters, 1, FIND_PER_PAGE)[0]
         # `$eq` on these attributes also matches devices whose identity has more of them;
         # inventory keeps deviceauth's `status` among the identity attributes.
-        return [r for r in found
-                if {k: v for k, v in r.identity.items() if k != "status"} == dict(identity)]
+        return [r for r in found if r.device_identity == dict(identity)]
 
     def get(self, device_id: str) -> InventoryRecord:
         path = f"{DEVICES}/{quote(device_id, safe='')}"
